@@ -347,10 +347,12 @@ typedef struct mvm_monitor_ops {
                 const mvm_decision *decision, const json_t *outcome,
                 mvm_error *err);
   /* Gives the label of a tool's result: the source label the policy assigns
-   * to that tool. *out NULL means trusted and public. May be NULL, in which
-   * case every tool result is untrusted with source "tool:<server.tool>". */
-  int (*result_label)(void *self, const char *tool, const json_t *result,
-                      mvm_label **out, mvm_error *err);
+   * to that tool, which may depend on the call's arguments (a file path) and
+   * on the result. `call` is the TOOL_CALL effect that was allowed. *out
+   * NULL means trusted and public. May be NULL, in which case every tool
+   * result is untrusted with source "tool:<server.tool>". */
+  int (*result_label)(void *self, const mvm_effect *call,
+                      const json_t *result, mvm_label **out, mvm_error *err);
   /* Gives the reader label of a sink (a model provider, the user, memory,
    * a tool): the readers a value must allow to flow there. May be NULL. */
   int (*sink_label)(void *self, mvm_effect_kind kind, const char *target,
@@ -396,6 +398,211 @@ typedef struct mvm_memory {
   const mvm_memory_ops *ops;
   void *self;
 } mvm_memory;
+
+/* ------------------------------------------------------ programs and the VM */
+
+/*
+ * A program is text assembly (docs/isa.md lists the instructions). The
+ * host assembles it with mvm_asm, checks it with mvm_verify, binds the
+ * models and tools its manifest declares, and runs it with mvm_vm_run
+ * under a monitor that decides every effect.
+ *
+ * Ownership: the caller owns an mvm_program and frees it with
+ * mvm_program_free after every VM built from it is freed. A VM borrows
+ * every adapter given to it (models, toolboxes, monitor, user, memory):
+ * it copies the small ops/self tables, never calls close(), and the host
+ * keeps the adapters alive until mvm_vm_free.
+ */
+typedef struct mvm_program mvm_program;
+typedef struct mvm_vm mvm_vm;
+
+typedef enum mvm_diag_severity {
+  MVM_DIAG_ERROR = 0,
+  MVM_DIAG_WARNING = 1
+} mvm_diag_severity;
+
+/* One assembler or verifier message. Strings are owned by the list. */
+typedef struct mvm_diag {
+  mvm_diag_severity severity;
+  const char *file;
+  unsigned line;      /* 1-based; 0 when the message is about the file */
+  unsigned col;       /* 1-based; 0 when no column applies */
+  const char *message;
+  const char *source; /* the source line without its line end, or NULL */
+} mvm_diag;
+
+typedef struct mvm_diags mvm_diags;
+
+/* A list that collects messages; the caller frees it with
+ * mvm_diags_free. */
+int mvm_diags_new(mvm_diags **out);
+void mvm_diags_free(mvm_diags *diags);
+size_t mvm_diags_count(const mvm_diags *diags);
+size_t mvm_diags_errors(const mvm_diags *diags);
+/* Returns message i (borrowed), or NULL past the end. */
+const mvm_diag *mvm_diags_get(const mvm_diags *diags, size_t i);
+
+/* Formats every message as "file:line:col: error: message", then the
+ * source line and a caret under the column. Returns a malloc'd string the
+ * caller frees, or NULL on no memory. */
+char *mvm_diags_format(const mvm_diags *diags);
+
+/* Hard limits on program text; crossing one is an assembler error. */
+#define MVM_ASM_MAX_SOURCE_BYTES (1024u * 1024)
+#define MVM_ASM_MAX_LINE_BYTES 4096
+#define MVM_ASM_MAX_INSNS 65536
+#define MVM_ASM_MAX_REGISTERS 1024
+#define MVM_ASM_MAX_DECLS 256
+#define MVM_ASM_MAX_NAME 128
+
+/* Assembles program text[0..len). `file` names the text in messages.
+ * Every error goes to diags (may be NULL); err gets the first one. Fails
+ * with MVM_ESYNTAX on any error, MVM_ENOMEM on no memory. *out is a new
+ * program, not yet verified. */
+int mvm_asm(const char *file, const char *text, size_t len, mvm_diags *diags,
+            mvm_program **out, mvm_error *err);
+
+/* Reads the file at `path` (at most MVM_ASM_MAX_SOURCE_BYTES) and
+ * assembles it like mvm_asm, naming it `path` in messages. Fails with
+ * MVM_ENOTFOUND or MVM_EIO when the file cannot be read, MVM_ESYNTAX on
+ * assembler errors. */
+int mvm_asm_file(const char *path, mvm_diags *diags, mvm_program **out,
+                 mvm_error *err);
+
+void mvm_program_free(mvm_program *program);
+
+/* Returns, in *out, the assembled form as JSON: {"manifest": ...,
+ * "registers": [names], "labels": {name: index}, "code": [{"index",
+ * "line", "op" (opcode number), "mnemonic", "operands": [{"reg": i} |
+ * {"value": literal} | {"name": text} | {"int": n} | {"label": name,
+ * "target": index} | {"query": type, "spec": value}]}]}. */
+int mvm_program_to_json(const mvm_program *program, json_t **out,
+                        mvm_error *err);
+
+typedef struct mvm_verify_opts {
+  bool strict; /* report unreachable code as an error, not a warning */
+} mvm_verify_opts;
+
+/* Checks types, definite assignment, declarations and control flow (rules
+ * in docs/architecture.md), collecting every message in diags (may be
+ * NULL); err gets the first error. opts may be NULL. On success marks the
+ * program verified, records each instruction's types for mvm_disasm and
+ * computes the taint report. Fails with MVM_EVERIFY. */
+int mvm_verify(mvm_program *program, const mvm_verify_opts *opts,
+               mvm_diags *diags, mvm_error *err);
+
+/* Returns, in *out, a new JSON array of the places where a value that may
+ * be untrusted (derived from a tool result, a model reply that saw one, or
+ * memory) reaches a consequential call (tool.call, dispatch), found by a
+ * static analysis over the verifier's dataflow:
+ *   [{"line", "col", "instruction", "effect", "register" (when a
+ *     register carries the data), "reason",
+ *     "source": {"line", "instruction"}}]
+ * Fails with MVM_ESTATE when the program is not verified. */
+int mvm_verify_taint_report(const mvm_program *program, json_t **out,
+                            mvm_error *err);
+
+/* Returns, in *out, a new JSON object describing what the program may do:
+ * {"file", "hash": "sha256:<hex>", "instructions", "registers",
+ *  "models": [...], "tools": [...], "tool_patterns": [...],
+ *  "input": {"register", "type"} | null, "effects": [effect names]}.
+ * The hash is SHA-256 over the canonical listing (mvm_disasm without
+ * comments), so whitespace and comments do not change it. */
+int mvm_program_manifest(const mvm_program *program, json_t **out,
+                         mvm_error *err);
+
+/* Returns "sha256:<64 hex digits>" (borrowed). */
+const char *mvm_program_hash(const mvm_program *program);
+
+#define MVM_DISASM_COMMENTS 1u /* indexes, jump targets and types */
+
+/* Returns the canonical listing of a program, which assembles back to the
+ * same program: directives, labels and instructions, with (flag
+ * MVM_DISASM_COMMENTS) each instruction's index, resolved jump targets and
+ * the verified type of the register it writes. A malloc'd string, or NULL
+ * on no memory. */
+char *mvm_disasm(const mvm_program *program, unsigned flags);
+
+/* Returns the instruction set reference (docs/isa.md) generated from the
+ * opcode list, a malloc'd string, or NULL on no memory. */
+char *mvm_isa_markdown(void);
+
+/* Run limits. Zero fields take the defaults below. Reaching max_steps
+ * fails the run with MVM_EBUDGET, every other limit with MVM_ELIMIT. */
+typedef struct mvm_vm_limits {
+  uint64_t max_steps;     /* instructions executed per run */
+  unsigned max_call_depth; /* nested subroutine calls */
+  size_t max_history;     /* messages in one history */
+  size_t max_value_bytes; /* bytes of a string or JSON text the VM builds */
+} mvm_vm_limits;
+
+#define MVM_VM_DEFAULT_MAX_STEPS 1000000u
+#define MVM_VM_DEFAULT_MAX_CALL_DEPTH 64u
+#define MVM_VM_DEFAULT_MAX_HISTORY 4096u
+#define MVM_VM_DEFAULT_MAX_VALUE_BYTES (16u * 1024 * 1024)
+
+/*
+ * Events the VM reports while it runs, one JSON object each, borrowed for
+ * the duration of the call:
+ *   {"event": "text", "model", "text"}           a model text fragment
+ *   {"event": "model_reply", "model", "reply", "label"}
+ *   {"event": "tool_call", "tool", "id", "arguments"}
+ *   {"event": "decision", "effect", "target", "verdict", "rule", "reason"}
+ *   {"event": "tool_result", "tool", "id", "result", "label"}
+ *   {"event": "answer", "value", "text", "label"}  a user.show
+ *   {"event": "halt", "value", "label"}
+ * "label" is the mvm_label_to_json form.
+ */
+typedef void (*mvm_event_fn)(void *ctx, const json_t *event);
+
+/* Creates a VM for a verified program. Fails with MVM_ESTATE when the
+ * program has not passed mvm_verify. Free with mvm_vm_free. */
+int mvm_vm_new(const mvm_program *program, mvm_vm **out, mvm_error *err);
+void mvm_vm_free(mvm_vm *vm);
+
+/* Binds a model the program declares (.model NAME) to an adapter. Fails
+ * with MVM_ENOTFOUND when the program declares no such model. */
+int mvm_vm_bind_model(mvm_vm *vm, const char *name, const mvm_model *model,
+                      mvm_error *err);
+
+/* Adds a toolbox; its tools are addressed as "server.tool". Fails with
+ * MVM_EINVAL when a toolbox with the same server name is already bound. */
+int mvm_vm_add_toolbox(mvm_vm *vm, const mvm_toolbox *box, mvm_error *err);
+
+/* Sets the monitor. NULL (the default) allows every effect and records it
+ * in a list the host reads with mvm_vm_effects. */
+void mvm_vm_set_monitor(mvm_vm *vm, const mvm_monitor *monitor);
+
+/* Sets the user. NULL (the default) means no user is present: user.ask
+ * and confirmations get MVM_EUNSUPPORTED, and user.show only reports an
+ * "answer" event. */
+void mvm_vm_set_user(mvm_vm *vm, const mvm_user *user);
+
+/* Sets the memory store. NULL (the default) gives an in-process store
+ * that lives as long as the VM. */
+void mvm_vm_set_memory(mvm_vm *vm, const mvm_memory *memory);
+
+void mvm_vm_set_limits(mvm_vm *vm, const mvm_vm_limits *limits);
+void mvm_vm_set_event_hook(mvm_vm *vm, mvm_event_fn fn, void *ctx);
+
+/* Runs the program from its first instruction. `input` (borrowed, may be
+ * NULL) goes into the register named by the program's .input directive,
+ * with `input_label`. On halt, *result is a new reference to the halt
+ * value and *result_label a new reference to its label (either out
+ * pointer may be NULL). Fails with MVM_EFAIL (a fail instruction; err has
+ * its message), MVM_EDENIED (a denied effect with no failure branch),
+ * MVM_EBUDGET (step budget), MVM_ELIMIT (another limit), or an adapter's
+ * status. A VM can run again; each run starts from fresh registers. */
+int mvm_vm_run(mvm_vm *vm, const json_t *input, const mvm_label *input_label,
+               json_t **result, mvm_label **result_label, mvm_error *err);
+
+/* The effects the default monitor recorded during the last run, as an
+ * array of {"effect", "target", "args", "args_label", "context_label",
+ * "identity", "detail", "step"} (borrowed, valid until the next run). */
+const json_t *mvm_vm_effects(const mvm_vm *vm);
+
+/* The number of instructions the last run executed. */
+uint64_t mvm_vm_steps(const mvm_vm *vm);
 
 #ifdef __cplusplus
 }
