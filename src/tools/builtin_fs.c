@@ -496,7 +496,7 @@ static json_t *tool_write_file(struct fs *fs, const json_t *args)
                                     len, fs->max_write);
 
   char dir[MVM_SANDBOX_PATH_MAX + 1];
-  const char *name;
+  const char *name = NULL;
   result = split_path(&t, dir, sizeof dir, &name);
   if (result != NULL)
     return result;

@@ -570,6 +570,17 @@ static const uint64_t namespace_flags[] = {
     CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
     CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
 
+
+/* An argument comparison "(arg & mask) == value". libseccomp's SCMP_A0
+ * macros leave a field to the compiler, which clang warns about. */
+static struct scmp_arg_cmp masked_eq(unsigned arg, scmp_datum_t mask,
+                                     scmp_datum_t value)
+{
+  struct scmp_arg_cmp c = {
+      .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = value};
+  return c;
+}
+
 static int bpf_rules(scmp_filter_ctx ctx, bool allow_network)
 {
   int rc = 0;
@@ -582,17 +593,17 @@ static int bpf_rules(scmp_filter_ctx ctx, bool allow_network)
   for (size_t i = 0; i < sizeof namespace_flags / sizeof namespace_flags[0] &&
                      rc == 0;
        i++)
-    rc = seccomp_rule_add(
-        ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-        SCMP_A0(SCMP_CMP_MASKED_EQ, namespace_flags[i], namespace_flags[i]));
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                          masked_eq(0, namespace_flags[i],
+                                    namespace_flags[i]));
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
+                          masked_eq(1, 0xffffffffu, TIOCSTI));
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+                          masked_eq(1, 0xffffffffu, TIOCLINUX));
   /* NOTE: AF_UNIX stays allowed, and Landlock up to ABI 7 does not cover
    * connect(2) to a named socket, so a command can reach a listening Unix
    * socket whose path it can name (abstract ones are scoped from ABI 6). */
