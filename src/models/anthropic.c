@@ -920,9 +920,7 @@ int mvm_anthropic_open(const char *model, const mvm_model_config *cfg,
   if (key == NULL)
     key = getenv("ANTHROPIC_API_KEY");
   if (base == NULL || base[0] == '\0')
-    return mvm_error_set(err, MVM_ECONFIG, WHERE,
-                         "no base URL for anthropic: set ANTHROPIC_BASE_URL "
-                         "or anthropic.base_url in the model config");
+    base = MVM_ANTHROPIC_DEFAULT_BASE_URL;
   if (key == NULL || key[0] == '\0')
     return mvm_error_set(err, MVM_ECONFIG, WHERE,
                          "no API key for anthropic: set ANTHROPIC_API_KEY or "

@@ -16,6 +16,11 @@
 #include "models/price.h"
 #include "mvm.h"
 
+/* The providers' documented API roots, used when neither the config nor
+ * the environment names a base URL. */
+#define MVM_OPENAI_DEFAULT_BASE_URL "https://api.openai.com/v1"
+#define MVM_ANTHROPIC_DEFAULT_BASE_URL "https://api.anthropic.com/v1"
+
 #define MVM_MODEL_DEFAULT_CONNECT_TIMEOUT_S 10.0
 #define MVM_MODEL_DEFAULT_TIMEOUT_S 600.0
 #define MVM_MODEL_DEFAULT_MAX_ATTEMPTS 4
@@ -28,7 +33,7 @@
 
 /* Endpoint and key of one provider. */
 typedef struct mvm_provider_config {
-  const char *base_url; /* NULL: from the environment (see docs) */
+  const char *base_url; /* NULL: environment, else the provider's own */
   const char *api_key;  /* NULL: from the environment */
 } mvm_provider_config;
 

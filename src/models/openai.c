@@ -878,9 +878,7 @@ int mvm_openai_open(const char *model, const mvm_model_config *cfg,
   if (key == NULL)
     key = getenv("OPENAI_API_KEY");
   if (base == NULL || base[0] == '\0')
-    return mvm_error_set(err, MVM_ECONFIG, "model:openai",
-                         "no base URL for openai: set OPENAI_BASE_URL or "
-                         "openai.base_url in the model config");
+    base = MVM_OPENAI_DEFAULT_BASE_URL;
   if (key == NULL || key[0] == '\0')
     return mvm_error_set(err, MVM_ECONFIG, "model:openai",
                          "no API key for openai: set OPENAI_API_KEY or "
