@@ -22,6 +22,12 @@
 
 typedef int (*mvm_cli_command)(int argc, char **argv);
 
+int mvm_cli_asm(int argc, char **argv);
+int mvm_cli_verify(int argc, char **argv);
+int mvm_cli_disasm(int argc, char **argv);
+int mvm_cli_run(int argc, char **argv);
+int mvm_cli_audit(int argc, char **argv);
+
 /* Maps a status code to the exit code above. */
 int mvm_cli_exit_code(int status);
 

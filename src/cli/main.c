@@ -13,6 +13,11 @@ struct command {
 
 /* Each command's file adds its entry here. */
 static const struct command commands[] = {
+    {"asm", mvm_cli_asm, "assemble a program and print its summary"},
+    {"verify", mvm_cli_verify, "check a program's types and control flow"},
+    {"disasm", mvm_cli_disasm, "list a program, or the instruction set"},
+    {"run", mvm_cli_run, "run a program"},
+    {"audit", mvm_cli_audit, "verify or show the audit log"},
     {NULL, NULL, NULL},
 };
 
