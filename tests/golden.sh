@@ -23,6 +23,11 @@ esac
 here=$(cd "$(dirname "$0")/golden" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
+# Runs test the VM, not a policy: the monitor is off, and the audit log and
+# manifests go to a scratch state directory.
+export MVM_STATE_DIR="$tmp/state"
+export MVM_POLICY=permissive
+unset MVM_CONFIG MVM_MODEL MVM_MCP_CONFIG MVM_MODEL_CONFIG
 update=${MVM_GOLDEN_UPDATE:-0}
 failed=0
 passed=0
@@ -77,17 +82,19 @@ for case_file in *.mvs *.args; do
   esac
   name=run/$base
   if [ -f "$base.mvs" ]; then
-    set -- run "$base.mvs" --no-input
+    set -- run "$base.mvs" --no-input --quiet
   else
-    set -- run --no-input
+    set -- run --no-input --quiet
   fi
   if [ -f "$base.args" ]; then
     while IFS= read -r arg || [ -n "$arg" ]; do
       set -- "$@" "$arg"
     done <"$base.args"
   fi
-  "$mvm" "$@" >"$tmp/out" 2>"$tmp/stderr" </dev/null
+  "$mvm" "$@" >"$tmp/out.raw" 2>"$tmp/stderr" </dev/null
   code=$?
+  # run_end names the run id and state paths, which change every run.
+  grep -v '"event":"run_end"' "$tmp/out.raw" >"$tmp/out"
   want=0
   [ -f "$base.code" ] && want=$(cat "$base.code")
   if [ "$update" = 1 ]; then

@@ -1,0 +1,64 @@
+/* render.h - shows a run's events to a person, or writes them as JSON
+ * lines for another program.
+ *
+ * Human form: on a terminal, model text streams to stdout as it arrives;
+ * when stdout is a pipe it gets only the values the program shows the
+ * user (the answer), while each reply's text goes to stderr as a line.
+ * Tool calls, decisions and results go to stderr as one line each. On a
+ * terminal, stderr also carries a status line (model calls, tool calls,
+ * tokens, cost, elapsed) redrawn in place.
+ * JSON form (--json): one JSON object per line on stdout, every event the
+ * VM reports plus "run_start" and "run_end". */
+#ifndef MVM_CLI_RENDER_H
+#define MVM_CLI_RENDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mvm.h"
+
+typedef struct mvm_render {
+  bool json;     /* JSON lines instead of the human form */
+  bool color;    /* ANSI colors on stderr */
+  bool status;   /* redraw a status line on stderr */
+  bool quiet;    /* human form without the tool lines */
+  bool stream;   /* stdout is a terminal: model text streams to it */
+  char *last_text; /* the last model reply's text, owned */
+  FILE *out;     /* stdout */
+  FILE *err;     /* stderr */
+  double start;  /* monotonic seconds at the start of the run */
+  bool in_text;  /* model text is mid-line on out */
+  bool status_shown;
+  uint64_t model_calls;
+  uint64_t tool_calls;
+  uint64_t denied;
+  uint64_t input_tokens;
+  uint64_t output_tokens;
+  double cost_usd;
+  bool cost_known;
+  uint64_t last_step;
+} mvm_render;
+
+/* Sets up a renderer: JSON or human, with colors and a status line when
+ * stderr is a terminal. */
+void mvm_render_init(mvm_render *r, bool json, bool quiet);
+
+/* The VM's event hook; ctx is the mvm_render. */
+void mvm_render_event(void *ctx, const json_t *event);
+
+/* Writes a line of information about the run (settings, notices): a
+ * "notice" event in JSON form, "mvm: TEXT" on stderr otherwise. */
+void mvm_render_notice(mvm_render *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Emits a run-level event (steals `event`), clearing the status line. */
+void mvm_render_emit(mvm_render *r, json_t *event);
+
+/* Clears the status line and prints the final summary line on stderr. */
+void mvm_render_finish(mvm_render *r);
+
+/* Monotonic clock in seconds. */
+double mvm_render_now(void);
+
+#endif

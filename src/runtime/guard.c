@@ -1,0 +1,171 @@
+/* guard.c - a policy monitor with audit logging and a decision list. */
+#include <string.h>
+
+#include "base/log.h"
+#include "runtime/guard.h"
+
+static const char *verdict_name(mvm_verdict v)
+{
+  switch (v) {
+  case MVM_VERDICT_ALLOW:
+    return "allow";
+  case MVM_VERDICT_DENY:
+    return "deny";
+  case MVM_VERDICT_ASK:
+    return "ask";
+  }
+  return "deny";
+}
+
+/* Keeps the first audit failure and logs every one. */
+static void note_audit_failure(mvm_guard *g, const mvm_error *e)
+{
+  mvm_log(MVM_LOG_ERROR, "audit", "cannot write the audit log: %s", e->msg);
+  if (g->audit_err.code == MVM_OK)
+    g->audit_err = *e;
+}
+
+static void remember_decision(mvm_guard *g, const mvm_effect *effect,
+                              const mvm_decision *d)
+{
+  json_t *item = json_pack(
+      "{s:s, s:s?, s:s, s:s, s:s, s:I, s:o?, s:o?}", "effect",
+      mvm_effect_name(effect->kind), "target", effect->target, "verdict",
+      verdict_name(d->verdict), "rule", d->rule, "reason", d->reason, "step",
+      (json_int_t)effect->step, "args_label",
+      mvm_label_to_json(effect->args_label), "context_label",
+      mvm_label_to_json(effect->context_label));
+  /* The manifest is a summary: a missing entry under memory pressure is
+   * logged, while the audit log stays the complete record. */
+  if (item == NULL || json_array_append_new(g->decisions, item) != 0)
+    mvm_log(MVM_LOG_WARN, "guard", "out of memory: decision not listed in "
+                                   "the manifest");
+}
+
+static int guard_check(void *self, const mvm_effect *effect,
+                       mvm_decision *out, mvm_error *err)
+{
+  mvm_guard *g = self;
+  mvm_error inner_err;
+  int rc;
+
+  mvm_error_clear(&inner_err);
+  rc = g->inner.ops->check(g->inner.self, effect, out, &inner_err);
+  if (rc) {
+    /* An internal failure of the policy is a deny, never an allow. */
+    out->verdict = MVM_VERDICT_DENY;
+    snprintf(out->rule, sizeof out->rule, "monitor.error");
+    snprintf(out->reason, sizeof out->reason, "the monitor failed: %.400s",
+             inner_err.msg);
+  }
+
+  if (g->audit != NULL) {
+    mvm_error aerr;
+    if (mvm_audit_append_decision(g->audit, g->run_id, effect, out, &aerr)) {
+      note_audit_failure(g, &aerr);
+      out->verdict = MVM_VERDICT_DENY;
+      snprintf(out->rule, sizeof out->rule, "audit.unavailable");
+      snprintf(out->reason, sizeof out->reason,
+               "denied because the decision could not be written to the "
+               "audit log: %.400s",
+               aerr.msg);
+    }
+  }
+
+  if (out->verdict == MVM_VERDICT_ALLOW)
+    g->allowed++;
+  else if (out->verdict == MVM_VERDICT_ASK)
+    g->asked++;
+  else
+    g->denied++;
+  remember_decision(g, effect, out);
+  (void)err;
+  return MVM_OK;
+}
+
+static int guard_record(void *self, const mvm_effect *effect,
+                        const mvm_decision *decision, const json_t *outcome,
+                        mvm_error *err)
+{
+  mvm_guard *g = self;
+  int rc = MVM_OK;
+
+  if (g->inner.ops->record != NULL)
+    rc = g->inner.ops->record(g->inner.self, effect, decision, outcome, err);
+
+  if (g->audit != NULL) {
+    mvm_error aerr;
+    if (mvm_audit_append_outcome(g->audit, g->run_id, effect, decision,
+                                 outcome, &aerr))
+      note_audit_failure(g, &aerr);
+  }
+  return rc;
+}
+
+static int guard_result_label(void *self, const mvm_effect *call,
+                              const json_t *result, mvm_label **out,
+                              mvm_error *err)
+{
+  mvm_guard *g = self;
+  char source[256];
+
+  if (g->inner.ops->result_label != NULL)
+    return g->inner.ops->result_label(g->inner.self, call, result, out, err);
+
+  /* The VM's own rule for a monitor without labels: untrusted, from the
+   * tool. Stated here too so the guard never widens trust. */
+  snprintf(source, sizeof source, "tool:%s", call->target ? call->target : "");
+  const char *sources[] = {source};
+  return mvm_label_new(sources, 1, NULL, 0, out);
+}
+
+static int guard_sink_label(void *self, mvm_effect_kind kind,
+                            const char *target, mvm_label **out,
+                            mvm_error *err)
+{
+  mvm_guard *g = self;
+
+  if (g->inner.ops->sink_label == NULL) {
+    *out = NULL;
+    return MVM_OK;
+  }
+  return g->inner.ops->sink_label(g->inner.self, kind, target, out, err);
+}
+
+static const mvm_monitor_ops guard_ops = {
+    .check = guard_check,
+    .record = guard_record,
+    .result_label = guard_result_label,
+    .sink_label = guard_sink_label,
+};
+
+int mvm_guard_init(mvm_guard *guard, const mvm_monitor *inner,
+                   mvm_audit *audit, const char *run_id, mvm_error *err)
+{
+  memset(guard, 0, sizeof *guard);
+  guard->inner = *inner;
+  guard->audit = audit;
+  guard->run_id = run_id;
+  guard->decisions = json_array();
+  if (guard->decisions == NULL)
+    return mvm_error_set(err, MVM_ENOMEM, "guard", "out of memory");
+  mvm_error_clear(&guard->audit_err);
+  return MVM_OK;
+}
+
+void mvm_guard_free(mvm_guard *guard)
+{
+  json_decref(guard->decisions);
+  guard->decisions = NULL;
+}
+
+mvm_monitor mvm_guard_monitor(mvm_guard *guard)
+{
+  mvm_monitor m = {&guard_ops, guard};
+  return m;
+}
+
+const mvm_error *mvm_guard_audit_error(const mvm_guard *guard)
+{
+  return guard->audit_err.code == MVM_OK ? NULL : &guard->audit_err;
+}
