@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 debs="build-essential cmake pkg-config clang libclang-rt-14-dev
 libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libpcre2-dev
-libsodium-dev libseccomp-dev libmicrohttpd-dev libcmocka-dev nodejs npm
+libsodium-dev libseccomp-dev libmicrohttpd-dev libcmocka-dev
 ca-certificates"
 
 missing=""
@@ -17,6 +17,13 @@ for p in $debs; do
     missing="$missing $p"
   fi
 done
+
+# Node.js may come from another source (NodeSource ships npm inside its
+# nodejs package, which conflicts with Debian's npm), so only the commands
+# are checked. The npm packages below bring their own Node 22 where needed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
+fi
 
 if [ -n "$missing" ]; then
   echo "deps: installing Debian packages:$missing"
