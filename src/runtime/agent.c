@@ -59,6 +59,7 @@ struct run {
   bool have_guard;
   mvm_monitor monitor;
   mvm_audit *audit;
+  mvm_user user; /* the hooks' user, with answers to the audit log */
 };
 
 static void notice(struct run *r, const char *fmt, ...)
@@ -516,6 +517,68 @@ fail:
   return rc;
 }
 
+/* ------------------------------------------------------------ user */
+
+/* The answer to a confirmation decides an effect, so it is audited like a
+ * decision: the prompt and the answer, or that nobody could answer. */
+static void audit_answer(struct run *r, const char *kind, const char *prompt,
+                         int rc, bool yes)
+{
+  mvm_error e;
+  json_t *body = json_pack("{s:s, s:s}", "prompt", prompt, "answer",
+                           rc ? "no user present" : yes ? "yes" : "no");
+  if (body == NULL ||
+      mvm_audit_append(r->audit, r->result->run_id, kind, body, NULL, &e))
+    mvm_log(MVM_LOG_ERROR, "audit", "cannot record the user's answer");
+  json_decref(body);
+}
+
+static int user_show(void *self, const char *text, const mvm_label *label,
+                     mvm_error *err)
+{
+  struct run *r = self;
+  const mvm_user *u = r->hooks->user;
+  if (u == NULL || u->ops->show == NULL)
+    return MVM_OK;
+  return u->ops->show(u->self, text, label, err);
+}
+
+static int user_ask(void *self, const char *prompt, char **answer,
+                    mvm_error *err)
+{
+  struct run *r = self;
+  const mvm_user *u = r->hooks->user;
+  if (u == NULL || u->ops->ask == NULL)
+    return mvm_error_set(err, MVM_EUNSUPPORTED, "user",
+                         "no user is present to answer");
+  return u->ops->ask(u->self, prompt, answer, err);
+}
+
+static int user_confirm(void *self, const char *prompt, bool *yes,
+                        mvm_error *err)
+{
+  struct run *r = self;
+  const mvm_user *u = r->hooks->user;
+  bool answer = false;
+  int rc;
+
+  if (u == NULL || u->ops->confirm == NULL)
+    rc = mvm_error_set(err, MVM_EUNSUPPORTED, "user",
+                       "no user is present to confirm");
+  else
+    rc = u->ops->confirm(u->self, prompt, &answer, err);
+  audit_answer(r, "confirmation", prompt, rc, answer);
+  if (rc == MVM_OK)
+    *yes = answer;
+  return rc;
+}
+
+static const mvm_user_ops audited_user_ops = {
+    .show = user_show,
+    .ask = user_ask,
+    .confirm = user_confirm,
+};
+
 /* ------------------------------------------------------------ the run */
 
 static int start_run(struct run *r)
@@ -538,7 +601,9 @@ static int execute(struct run *r)
   mvm_label *label = NULL;
 
   mvm_vm_set_limits(r->vm, &limits);
-  mvm_vm_set_user(r->vm, r->hooks->user);
+  r->user.ops = &audited_user_ops;
+  r->user.self = r;
+  mvm_vm_set_user(r->vm, &r->user);
   if (r->hooks->on_event != NULL)
     mvm_vm_set_event_hook(r->vm, r->hooks->on_event, r->hooks->event_ctx);
 
