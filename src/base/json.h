@@ -21,7 +21,9 @@ typedef struct mvm_json_limits {
 /* Parses one JSON text of any type from text[0..len). Fails with MVM_ELIMIT
  * when the text is longer than max_bytes or nests deeper than max_depth,
  * and with MVM_EPARSE (message with line and column) when it is not valid
- * JSON. `what` names the input in messages ("model reply", "policy file").
+ * JSON. An integer outside int64 becomes a real when a double represents
+ * it exactly (2^64), and otherwise fails with MVM_ELIMIT rather than being
+ * rounded. `what` names the input in messages ("model reply", "policy file").
  * limits may be NULL for the defaults. *out is a new reference. */
 int mvm_json_parse(const char *text, size_t len, const mvm_json_limits *limits,
                    const char *what, json_t **out, mvm_error *err);
