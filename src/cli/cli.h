@@ -27,6 +27,9 @@ int mvm_cli_verify(int argc, char **argv);
 int mvm_cli_disasm(int argc, char **argv);
 int mvm_cli_run(int argc, char **argv);
 int mvm_cli_audit(int argc, char **argv);
+int mvm_cli_policy(int argc, char **argv);
+int mvm_cli_approve(int argc, char **argv);
+int mvm_cli_tools(int argc, char **argv);
 
 /* Maps a status code to the exit code above. */
 int mvm_cli_exit_code(int status);

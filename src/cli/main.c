@@ -18,6 +18,9 @@ static const struct command commands[] = {
     {"disasm", mvm_cli_disasm, "list a program, or the instruction set"},
     {"run", mvm_cli_run, "run a program"},
     {"audit", mvm_cli_audit, "verify or show the audit log"},
+    {"policy", mvm_cli_policy, "check a policy, or explain its decisions"},
+    {"approve", mvm_cli_approve, "review and pin changed tools and models"},
+    {"tools", mvm_cli_tools, "list MCP servers' tools, or call one"},
     {NULL, NULL, NULL},
 };
 

@@ -132,6 +132,20 @@ static void on_text(mvm_render *r, const json_t *ev)
   r->in_text = text[strlen(text) - 1] != '\n';
 }
 
+static void report_hidden(mvm_render *r)
+{
+  if (r->hidden_tools == r->hidden_shown || r->quiet || r->json)
+    return;
+  end_text(r);
+  clear_status(r);
+  fprintf(r->err, "%s  %llu tools not offered to the model: the policy allows "
+                  "none of them (--trace=policy lists them)%s\n",
+          color(r, C_DIM),
+          (unsigned long long)(r->hidden_tools - r->hidden_shown),
+          color(r, C_RESET));
+  r->hidden_shown = r->hidden_tools;
+}
+
 static void on_model_reply(mvm_render *r, const json_t *ev)
 {
   const json_t *usage = json_object_get(json_object_get(ev, "reply"), "usage");
@@ -182,7 +196,15 @@ static void on_decision(mvm_render *r, const json_t *ev)
 
   const char *effect = json_string_value(json_object_get(ev, "effect"));
   bool tool_call = effect != NULL && strcmp(effect, "tool.call") == 0;
+  bool tool_load = effect != NULL && strcmp(effect, "tool.load") == 0;
 
+  /* A tool the policy does not allow is simply not offered to the model;
+   * one line sums those up before the model is called. */
+  if (tool_load) {
+    if (denied)
+      r->hidden_tools++;
+    return;
+  }
   if (denied)
     r->denied++;
   /* Allowed effects other than tool calls would only repeat the rule. */
@@ -271,6 +293,8 @@ void mvm_render_event(void *ctx, const json_t *event)
   if (kind == NULL)
     return;
 
+  if (strcmp(kind, "decision") != 0)
+    report_hidden(r);
   if (strcmp(kind, "text") == 0)
     on_text(r, event);
   else if (strcmp(kind, "model_reply") == 0)

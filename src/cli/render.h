@@ -32,7 +32,9 @@ typedef struct mvm_render {
   bool status_shown;
   uint64_t model_calls;
   uint64_t tool_calls;
-  uint64_t denied;
+  uint64_t denied;       /* denied effects other than tool loads */
+  uint64_t hidden_tools; /* tool loads denied: tools not offered */
+  uint64_t hidden_shown; /* how many of those a line already reported */
   uint64_t input_tokens;
   uint64_t output_tokens;
   double cost_usd;

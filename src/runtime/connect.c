@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "monitor/policy.h"
 #include "runtime/connect.h"
+#include "tools/mcp_config.h"
 #include "runtime/settings.h"
 
 /* The permissive monitor allows every effect and labels nothing beyond
@@ -32,12 +34,30 @@ int mvm_agent_policy_open(const char *path, mvm_agent_policy *out,
     out->monitor.self = NULL;
     return MVM_OK;
   }
-  return mvm_error_set(err, MVM_EUNSUPPORTED, "policy",
-                       "policy files are not supported yet: %s", path);
+
+  mvm_policy *policy = NULL;
+  int rc = mvm_policy_load_file(path, &policy, err);
+  /* A policy that does not parse is a configuration error (exit 4). */
+  if (rc == MVM_EPARSE || rc == MVM_ELIMIT)
+    err->code = rc = MVM_ECONFIG;
+  if (rc)
+    return rc;
+
+  rc = mvm_policy_monitor_new(policy, NULL, &out->monitor, err);
+  if (rc) {
+    mvm_policy_free(policy);
+    return rc;
+  }
+  out->state = policy;
+  return MVM_OK;
 }
 
 void mvm_agent_policy_close(mvm_agent_policy *policy)
 {
+  if (policy->state != NULL) {
+    mvm_policy_monitor_free(&policy->monitor);
+    mvm_policy_free(policy->state);
+  }
   memset(policy, 0, sizeof *policy);
 }
 
@@ -45,7 +65,40 @@ int mvm_agent_open_servers(const char *mcp_config,
                            const mvm_agent_hooks *hooks, mvm_toolbox *boxes,
                            size_t max, size_t *n, mvm_error *err)
 {
+  mvm_mcp_config *config = NULL;
+  mvm_mcp_client_opts opts;
+  int rc;
+
   *n = 0;
-  return mvm_error_set(err, MVM_EUNSUPPORTED, "mcp",
-                       "MCP servers are not supported yet: %s", mcp_config);
+  rc = mvm_mcp_config_load(mcp_config, &config, err);
+  if (rc)
+    return rc == MVM_ENOMEM || rc == MVM_ENOTFOUND || rc == MVM_EIO
+               ? rc
+               : (err->code = MVM_ECONFIG);
+  if (config->count > max) {
+    mvm_mcp_config_free(config);
+    return mvm_error_set(err, MVM_ELIMIT, "mcp",
+                         "%s configures %zu servers; at most %zu are "
+                         "supported",
+                         mcp_config, config->count, max);
+  }
+
+  mvm_mcp_client_opts_init(&opts);
+  for (size_t i = 0; i < config->count; i++) {
+    rc = mvm_mcp_config_open(&config->servers[i], &opts, &boxes[i], err);
+    if (rc) {
+      /* A server that does not start is a tool error (exit 8). */
+      if (rc != MVM_ENOMEM && rc != MVM_ECONFIG)
+        err->code = rc = MVM_ETOOL;
+      break;
+    }
+    (*n)++;
+  }
+  if (rc) {
+    for (size_t i = *n; i > 0; i--)
+      boxes[i - 1].ops->close(boxes[i - 1].self);
+    *n = 0;
+  }
+  mvm_mcp_config_free(config);
+  return rc;
 }

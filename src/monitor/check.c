@@ -1,0 +1,325 @@
+/* check.c - argument constraints: types, ranges, enumerations, patterns,
+ * paths, URLs and sizes. Each failed check explains itself in one
+ * sentence naming the argument and the offending value. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor/path.h"
+#include "monitor/policy_internal.h"
+
+/* PCRE2 limits per match, so a pattern with nested quantifiers cannot
+ * stall a decision. Failing the limit fails the check. */
+#define MATCH_LIMIT 100000
+#define DEPTH_LIMIT 10000
+
+static const char *type_name(const json_t *v)
+{
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    return "object";
+  case JSON_ARRAY:
+    return "array";
+  case JSON_STRING:
+    return "string";
+  case JSON_INTEGER:
+    return "integer";
+  case JSON_REAL:
+    return "number";
+  case JSON_TRUE:
+  case JSON_FALSE:
+    return "boolean";
+  case JSON_NULL:
+    return "null";
+  }
+  return "value";
+}
+
+static unsigned type_bits(const json_t *v)
+{
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    return JT_OBJECT;
+  case JSON_ARRAY:
+    return JT_ARRAY;
+  case JSON_STRING:
+    return JT_STRING;
+  case JSON_INTEGER:
+    return JT_NUMBER | JT_INTEGER;
+  case JSON_REAL: {
+    double d = json_real_value(v);
+    return JT_NUMBER | (d == floor(d) ? JT_INTEGER : 0);
+  }
+  case JSON_TRUE:
+  case JSON_FALSE:
+    return JT_BOOLEAN;
+  case JSON_NULL:
+    return JT_NULL;
+  }
+  return 0;
+}
+
+/* Writes a short, quoted form of a value for messages. */
+static void show_value(const json_t *v, char *buf, size_t size)
+{
+  char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+  if (text == NULL) {
+    snprintf(buf, size, "(a %s)", type_name(v));
+    return;
+  }
+  if (strlen(text) > 80)
+    snprintf(buf, size, "%.77s...", text);
+  else
+    snprintf(buf, size, "%s", text);
+  free(text);
+}
+
+static bool numbers_equal(const json_t *a, const json_t *b)
+{
+  if (json_is_number(a) && json_is_number(b))
+    return json_number_value(a) == json_number_value(b);
+  return json_equal((json_t *)a, (json_t *)b);
+}
+
+static bool check_pattern(const pol_check *c, const char *name,
+                          const json_t *v, pcre2_match_data *md, char *why,
+                          size_t size)
+{
+  pcre2_match_data *own = NULL;
+  pcre2_match_context *mctx = NULL;
+  char shown[96];
+  bool ok = false;
+
+  if (md == NULL) {
+    own = pcre2_match_data_create(1, NULL);
+    md = own;
+  }
+  mctx = pcre2_match_context_create(NULL);
+  if (md == NULL || mctx == NULL) {
+    snprintf(why, size, "out of memory matching argument '%s'", name);
+    goto out;
+  }
+  pcre2_set_match_limit(mctx, MATCH_LIMIT);
+  pcre2_set_depth_limit(mctx, DEPTH_LIMIT);
+
+  int r = pcre2_match(c->re, (PCRE2_SPTR)json_string_value(v),
+                      json_string_length(v), 0, 0, md, mctx);
+  show_value(v, shown, sizeof shown);
+  if (r >= 0)
+    ok = true;
+  else if (r == PCRE2_ERROR_NOMATCH)
+    snprintf(why, size, "argument '%s' is %s, which does not match "
+             "pattern '%.100s'", name, shown, c->text);
+  else if (r == PCRE2_ERROR_MATCHLIMIT || r == PCRE2_ERROR_DEPTHLIMIT)
+    snprintf(why, size, "argument '%s' is %s, and matching pattern "
+             "'%.100s' hit the match limit", name, shown, c->text);
+  else
+    snprintf(why, size, "argument '%s' is %s, which is not valid UTF-8 "
+             "for pattern '%.100s'", name, shown, c->text);
+
+out:
+  pcre2_match_context_free(mctx);
+  pcre2_match_data_free(own);
+  return ok;
+}
+
+static bool check_under(const pol_check *c, bool relative, const char *name,
+                        const json_t *v, char *why, size_t size)
+{
+  char resolved[MVM_PATH_MAX];
+  mvm_error err;
+  bool inside = false;
+  const char *path = json_string_value(v);
+
+  if (strlen(path) != json_string_length(v)) {
+    snprintf(why, size, "argument '%s' contains a NUL byte", name);
+    return false;
+  }
+  if (mvm_path_check_under(c->text, path, relative, resolved,
+                           sizeof resolved, &inside, &err) != MVM_OK) {
+    snprintf(why, size, "argument '%s': %s", name, err.msg);
+    return false;
+  }
+  if (!inside) {
+    snprintf(why, size, "argument '%s' is '%.200s', which resolves to "
+             "'%.200s', outside '%s'", name, path, resolved, c->text);
+    return false;
+  }
+  return true;
+}
+
+static bool in_list(char *const *items, size_t n, const char *s)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(items[i], s) == 0)
+      return true;
+  }
+  return false;
+}
+
+static bool check_url(const pol_check *c, const char *name, const json_t *v,
+                      char *why, size_t size)
+{
+  char *scheme = NULL;
+  char *host = NULL;
+  char uwhy[256];
+  char shown[96];
+  bool ok = false;
+
+  show_value(v, shown, sizeof shown);
+  if (!pol_url_parse(json_string_value(v), json_string_length(v), &scheme,
+                     &host, uwhy, sizeof uwhy)) {
+    snprintf(why, size, "argument '%s' is %s: %s", name, shown, uwhy);
+    return false;
+  }
+  if (c->kind == CK_SCHEME) {
+    ok = in_list(c->items, c->nitems, scheme);
+    if (!ok)
+      snprintf(why, size, "argument '%s' is %s, whose scheme '%s' is not "
+               "in the allowed list", name, shown, scheme);
+  } else if (host == NULL) {
+    snprintf(why, size, "argument '%s' is %s, which has no host", name,
+             shown);
+  } else {
+    for (size_t i = 0; i < c->nitems && !ok; i++)
+      ok = pol_host_matches(c->items[i], host);
+    if (!ok)
+      snprintf(why, size, "argument '%s' is %s, whose host '%s' is not in "
+               "the allowed list", name, shown, host);
+  }
+  free(scheme);
+  free(host);
+  return ok;
+}
+
+static bool wrong_type(const char *name, const json_t *v, const char *want,
+                       char *why, size_t size)
+{
+  snprintf(why, size, "argument '%s' is a %s, not a %s", name, type_name(v),
+           want);
+  return false;
+}
+
+/* Checks one present value. */
+static bool check_value(const pol_check *c, const pol_argspec *spec,
+                        const char *name, const json_t *v,
+                        pcre2_match_data *md, char *why, size_t size)
+{
+  char shown[96];
+
+  switch (c->kind) {
+  case CK_REQUIRED:
+  case CK_RELATIVE:
+    return true;
+  case CK_FORBIDDEN:
+    snprintf(why, size, "argument '%s' is not allowed", name);
+    return false;
+  case CK_TYPE:
+    if (type_bits(v) & c->types)
+      return true;
+    snprintf(why, size, "argument '%s' is a %s, which is not an allowed "
+             "type", name, type_name(v));
+    return false;
+  case CK_MIN:
+  case CK_MAX:
+    if (!json_is_number(v))
+      return wrong_type(name, v, "number", why, size);
+    if (c->kind == CK_MIN ? json_number_value(v) >= c->number
+                          : json_number_value(v) <= c->number)
+      return true;
+    show_value(v, shown, sizeof shown);
+    snprintf(why, size, "argument '%s' is %s, %s %g", name, shown,
+             c->kind == CK_MIN ? "below the minimum" : "above the maximum",
+             c->number);
+    return false;
+  case CK_ENUM:
+    for (size_t i = 0; i < json_array_size(c->values); i++) {
+      if (numbers_equal(v, json_array_get(c->values, i)))
+        return true;
+    }
+    show_value(v, shown, sizeof shown);
+    snprintf(why, size, "argument '%s' is %s, which is not one of the "
+             "allowed values", name, shown);
+    return false;
+  case CK_PATTERN:
+    if (!json_is_string(v))
+      return wrong_type(name, v, "string", why, size);
+    return check_pattern(c, name, v, md, why, size);
+  case CK_UNDER:
+    if (!json_is_string(v))
+      return wrong_type(name, v, "string", why, size);
+    return check_under(c, spec->relative, name, v, why, size);
+  case CK_SCHEME:
+  case CK_HOST:
+    if (!json_is_string(v))
+      return wrong_type(name, v, "string", why, size);
+    return check_url(c, name, v, why, size);
+  case CK_MAXLEN:
+    if (!json_is_string(v))
+      return wrong_type(name, v, "string", why, size);
+    if (json_string_length(v) <= c->limit)
+      return true;
+    snprintf(why, size, "argument '%s' is %zu bytes long, over the "
+             "maximum of %zu", name, json_string_length(v), c->limit);
+    return false;
+  case CK_MAXITEMS:
+    if (!json_is_array(v))
+      return wrong_type(name, v, "array", why, size);
+    if (json_array_size(v) <= c->limit)
+      return true;
+    snprintf(why, size, "argument '%s' has %zu items, over the maximum of "
+             "%zu", name, json_array_size(v), c->limit);
+    return false;
+  case CK_MAXSIZE: {
+    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n <= c->limit)
+      return true;
+    snprintf(why, size, "argument '%s' is %zu bytes of JSON, over the "
+             "maximum of %zu", name, n, c->limit);
+    return false;
+  }
+  }
+  snprintf(why, size, "argument '%s': unknown check", name);
+  return false;
+}
+
+/* Checks one argument; a missing one passes every check but required. */
+static bool check_arg(const pol_argspec *spec, const char *name,
+                      const json_t *v, pcre2_match_data *md, char *why,
+                      size_t size)
+{
+  for (size_t i = 0; i < spec->nchecks; i++) {
+    const pol_check *c = &spec->checks[i];
+    if (v == NULL) {
+      if (c->kind != CK_REQUIRED)
+        continue;
+      snprintf(why, size, "argument '%s' is required but missing", name);
+      return false;
+    }
+    if (!check_value(c, spec, name, v, md, why, size))
+      return false;
+  }
+  return true;
+}
+
+bool pol_argspec_holds(const pol_argspec *spec, const json_t *args,
+                       char *const *named, size_t nnamed,
+                       pcre2_match_data *match_data, char *why, size_t size)
+{
+  if (spec->name != NULL)
+    return check_arg(spec, spec->name, json_object_get(args, spec->name),
+                     match_data, why, size);
+
+  /* "*": every argument the rule does not name on its own line. */
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)args, key, v) {
+    if (in_list(named, nnamed, key))
+      continue;
+    if (!check_arg(spec, key, v, match_data, why, size))
+      return false;
+  }
+  return true;
+}

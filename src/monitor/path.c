@@ -1,0 +1,246 @@
+/* path.c - resolving paths for `under` constraints, and opening a checked
+ * path so that a link swapped in after the check cannot leave the
+ * directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "monitor/path.h"
+
+#define MAX_COMPONENTS 512
+/* Retries of openat2 when a concurrent rename made the kernel return
+ * EAGAIN for RESOLVE_BENEATH. */
+#define OPENAT2_RETRIES 8
+
+#define DENY(err, ...) mvm_error_set(err, MVM_EDENIED, "policy", __VA_ARGS__)
+
+/* Appends the components of tail[0..n) in reverse push order to out,
+ * applying "." and ".." lexically. */
+static int append_tail(char *out, size_t size, char **tail, size_t n)
+{
+  for (size_t i = n; i-- > 0;) {
+    const char *c = tail[i];
+    size_t len = strlen(out);
+
+    if (c[0] == '\0' || strcmp(c, ".") == 0)
+      continue;
+    if (strcmp(c, "..") == 0) {
+      char *slash = strrchr(out, '/');
+      if (slash == out)
+        out[1] = '\0';
+      else if (slash != NULL)
+        *slash = '\0';
+      continue;
+    }
+    if (len + 1 + strlen(c) + 1 > size)
+      return -1;
+    if (len > 1)
+      out[len++] = '/';
+    else if (len == 0)
+      out[len++] = '/';
+    strcpy(out + len, c);
+  }
+  return 0;
+}
+
+/* Resolves the longest existing prefix of the absolute path `full` with
+ * realpath(3) and appends the rest lexically. */
+static int resolve_existing(const char *full, char *out, size_t size,
+                            mvm_error *err)
+{
+  char buf[MVM_PATH_MAX];
+  char names[MVM_PATH_MAX];
+  char real[PATH_MAX];
+  char *tail[MAX_COMPONENTS];
+  size_t ntail = 0;
+  struct stat st;
+
+  /* names is a copy of buf in which each stripped component stays
+   * readable: buf loses a component's leading slash, names keeps it. */
+  snprintf(buf, sizeof buf, "%s", full);
+  memcpy(names, buf, sizeof names);
+  for (;;) {
+    if (realpath(buf, real) != NULL)
+      break;
+    if (errno == ELOOP)
+      return DENY(err, "path '%s' cannot be resolved: '%s' is part of a "
+                       "symbolic link loop", full, buf);
+    if (errno != ENOENT && errno != ENOTDIR)
+      return DENY(err, "path '%s' cannot be resolved: %s", full,
+                  strerror(errno));
+    /* realpath found nothing, yet lstat finds an entry: a link whose
+     * target is missing, which a create would follow anywhere. */
+    if (lstat(buf, &st) == 0 && S_ISLNK(st.st_mode))
+      return DENY(err, "path '%s' cannot be checked: '%s' is a symbolic "
+                       "link whose target does not exist", full, buf);
+    char *slash = strrchr(buf, '/');
+    if (slash == NULL || ntail == MAX_COMPONENTS)
+      return DENY(err, "path '%s' cannot be resolved: too many components",
+                  full);
+    size_t at = (size_t)(slash - buf);
+    tail[ntail++] = names + at + 1;
+    names[at] = '\0';
+    if (at == 0)
+      buf[1] = '\0';
+    else
+      *slash = '\0';
+  }
+
+  if (strlen(real) >= size)
+    return DENY(err, "path '%s' is longer than %zu bytes once resolved",
+                full, size - 1);
+  strcpy(out, real);
+  if (append_tail(out, size, tail, ntail) != 0)
+    return DENY(err, "path '%s' is longer than %zu bytes once resolved",
+                full, size - 1);
+  return MVM_OK;
+}
+
+static bool is_below(const char *path, const char *dir)
+{
+  size_t n = strlen(dir);
+
+  if (strcmp(dir, "/") == 0)
+    return path[0] == '/';
+  return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int mvm_path_check_under(const char *dir, const char *path,
+                         bool allow_relative, char *resolved, size_t size,
+                         bool *inside, mvm_error *err)
+{
+  char rdir[PATH_MAX];
+  char full[MVM_PATH_MAX];
+  int rc;
+
+  *inside = false;
+  if (path[0] == '\0')
+    return DENY(err, "the path is empty");
+  if (realpath(dir, rdir) == NULL)
+    return DENY(err, "directory '%s' cannot be resolved: %s", dir,
+                strerror(errno));
+  if (path[0] != '/') {
+    if (!allow_relative)
+      return DENY(err, "path '%s' is not absolute, and the rule for '%s' "
+                       "does not allow relative paths", path, dir);
+    if ((size_t)snprintf(full, sizeof full, "%s/%s", rdir, path) >=
+        sizeof full)
+      return DENY(err, "path '%s' is longer than %zu bytes", path,
+                  sizeof full - 1);
+  } else {
+    if (strlen(path) >= sizeof full)
+      return DENY(err, "path '%.200s' is longer than %zu bytes", path,
+                  sizeof full - 1);
+    strcpy(full, path);
+  }
+
+  rc = resolve_existing(full, resolved, size, err);
+  if (rc)
+    return rc;
+  *inside = is_below(resolved, rdir);
+  return MVM_OK;
+}
+
+static int open_error(const char *dir, const char *path, int e,
+                      mvm_error *err)
+{
+  if (e == EXDEV || e == ELOOP)
+    return mvm_error_set(err, MVM_EDENIED, "policy",
+                         "path '%s' leaves directory '%s' at open time "
+                         "(through '..' or a symbolic link)", path, dir);
+  if (e == ENOENT)
+    return mvm_error_set(err, MVM_ENOTFOUND, "policy",
+                         "path '%s' does not exist under '%s'", path, dir);
+  return mvm_error_set(err, MVM_EIO, "policy", "cannot open '%s' under "
+                       "'%s': %s", path, dir, strerror(e));
+}
+
+/* The walk for kernels without openat2: every component is opened with
+ * O_NOFOLLOW, and ".." is refused, so no link or parent step is taken. */
+static int open_walk(int dfd, const char *dir, const char *rel, int flags,
+                     unsigned mode, int *fd, mvm_error *err)
+{
+  char buf[MVM_PATH_MAX];
+  char *save = NULL;
+  int cur = dup(dfd);
+
+  if (cur < 0)
+    return open_error(dir, rel, errno, err);
+  snprintf(buf, sizeof buf, "%s", rel);
+  char *comp = strtok_r(buf, "/", &save);
+  while (comp != NULL) {
+    char *next = strtok_r(NULL, "/", &save);
+    int nfd;
+
+    if (strcmp(comp, "..") == 0) {
+      close(cur);
+      return open_error(dir, rel, EXDEV, err);
+    }
+    if (next == NULL)
+      nfd = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    else
+      nfd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(cur);
+    if (nfd < 0)
+      return open_error(dir, rel, e == ENOTDIR ? ELOOP : e, err);
+    cur = nfd;
+    comp = next;
+  }
+  *fd = cur;
+  return MVM_OK;
+}
+
+int mvm_path_open_beneath(const char *dir, const char *path, int flags,
+                          unsigned mode, int *fd, mvm_error *err)
+{
+  char rdir[PATH_MAX];
+  const char *rel = path;
+  int dfd;
+  int rc = MVM_OK;
+
+  if (realpath(dir, rdir) == NULL)
+    return open_error(dir, path, errno, err);
+  if (path[0] == '/') {
+    size_t n = strlen(rdir);
+    if (!is_below(path, rdir))
+      return open_error(dir, path, EXDEV, err);
+    rel = strcmp(rdir, "/") == 0 ? path + 1 : path + n;
+    while (*rel == '/')
+      rel++;
+  }
+  if (*rel == '\0')
+    rel = ".";
+
+  dfd = open(rdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return open_error(dir, path, errno, err);
+
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (unsigned long long)(flags | O_CLOEXEC);
+  how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  long r = -1;
+  for (int i = 0; i < OPENAT2_RETRIES; i++) {
+    r = syscall(SYS_openat2, dfd, rel, &how, sizeof how);
+    if (r >= 0 || errno != EAGAIN)
+      break;
+  }
+  if (r >= 0) {
+    *fd = (int)r;
+  } else if (errno == ENOSYS) {
+    rc = open_walk(dfd, dir, rel, flags, mode, fd, err);
+  } else {
+    rc = open_error(dir, path, errno, err);
+  }
+  close(dfd);
+  return rc;
+}

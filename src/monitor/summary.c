@@ -1,0 +1,134 @@
+/* summary.c - what `mvm policy check` reports about a parsed policy: its
+ * counts, budgets and sinks, and warnings about rules that can never
+ * decide anything or settings that weaken the policy. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "monitor/policy_internal.h"
+
+static const char *const pin_names[] = {"ask", "auto", "off"};
+static const char *const budget_kinds[] = {"calls", "tokens", "cost",
+                                           "time"};
+
+static json_t *readers_json(const pol_sink *s)
+{
+  if (s->kind == SINK_EVERYONE || s->label == NULL)
+    return json_string("everyone");
+  if (s->kind == SINK_NONE)
+    return json_string("none");
+  json_t *arr = json_array();
+  for (size_t i = 0; arr != NULL && i < mvm_label_reader_count(s->label);
+       i++)
+    json_array_append_new(arr, json_string(mvm_label_reader(s->label, i)));
+  return arr;
+}
+
+static int warn(json_t *warnings, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int warn(json_t *warnings, unsigned line, const char *fmt, ...)
+{
+  char msg[400];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return json_array_append_new(warnings, json_pack("{s:I,s:s}", "line",
+                                                   (json_int_t)line,
+                                                   "message", msg));
+}
+
+/* An allow or ask rule is dead when an unconditional deny rule covers all
+ * its effects and every name its pattern matches. Treating the allow
+ * pattern's '*' as a literal is sound here: a deny pattern's '*' can only
+ * stand for it by covering any text in its place. */
+static int dead_rules(const mvm_policy *p, json_t *warnings)
+{
+  for (size_t i = 0; i < p->nrules; i++) {
+    const pol_rule *a = &p->rules[i];
+    if (a->verdict == MVM_VERDICT_DENY)
+      continue;
+    for (size_t k = 0; k < p->nrules; k++) {
+      const pol_rule *d = &p->rules[k];
+      if (d->verdict != MVM_VERDICT_DENY || d->nargs != 0 ||
+          d->args_maxsize != 0 || d->from != NULL || d->to != NULL ||
+          d->quarantined || d->vtypes != 0 ||
+          (a->effects & ~d->effects) != 0 ||
+          !pol_glob_match(d->pattern, a->pattern))
+        continue;
+      if (warn(warnings, a->line, "this %s rule never applies: the deny "
+               "rule on line %u covers every effect it allows",
+               mvm_policy_verdict_name(a->verdict), d->line))
+        return MVM_ENOMEM;
+      break;
+    }
+  }
+  return MVM_OK;
+}
+
+static int weak_settings(const mvm_policy *p, json_t *warnings)
+{
+  if (p->pin == PIN_OFF &&
+      warn(warnings, p->pin_line, "pin off: changed tool descriptions and "
+           "models are not detected"))
+    return MVM_ENOMEM;
+  for (size_t i = 0; i < p->nrules; i++) {
+    const pol_rule *r = &p->rules[i];
+    if (r->verdict != MVM_VERDICT_ALLOW ||
+        r->effects != EFF_BIT(MVM_EFFECT_ENDORSE))
+      continue;
+    if ((r->vtypes == 0 || (r->vtypes & VT_STR)) && !r->quarantined &&
+        warn(warnings, r->line, "this rule lets a program endorse free "
+             "text, which an injection can control; add 'quarantined' or "
+             "'type bool, int'"))
+      return MVM_ENOMEM;
+  }
+  return MVM_OK;
+}
+
+int mvm_policy_summary(const mvm_policy *p, json_t **out, mvm_error *err)
+{
+  json_t *budgets = json_array();
+  json_t *providers = json_object();
+  json_t *warnings = json_array();
+  json_t *s = NULL;
+
+  if (budgets == NULL || providers == NULL || warnings == NULL)
+    goto nomem;
+  for (size_t i = 0; i < p->nbudgets; i++) {
+    const pol_budget *b = &p->budgets[i];
+    if (json_array_append_new(budgets, json_pack(
+            "{s:s,s:s?,s:f,s:I}", "kind", budget_kinds[b->kind], "pattern",
+            b->pattern, "limit", b->limit, "line", (json_int_t)b->line)))
+      goto nomem;
+  }
+  for (size_t i = 0; i < p->nproviders; i++) {
+    if (json_object_set_new(providers, p->providers[i].name,
+                            readers_json(&p->providers[i])))
+      goto nomem;
+  }
+  if (dead_rules(p, warnings) || weak_settings(p, warnings))
+    goto nomem;
+
+  s = json_pack("{s:s,s:b,s:s,s:I,s:I,s:O,s:{s:o,s:o,s:O},s:O}", "name",
+                p->name, "permissive", p->permissive, "pin",
+                pin_names[p->pin], "rules", (json_int_t)p->nrules, "tools",
+                (json_int_t)p->ntools, "budgets", budgets, "sinks", "user",
+                readers_json(&p->user), "memory", readers_json(&p->memory),
+                "providers", providers, "warnings", warnings);
+  if (s == NULL)
+    goto nomem;
+  json_decref(budgets);
+  json_decref(providers);
+  json_decref(warnings);
+  *out = s;
+  return MVM_OK;
+
+nomem:
+  json_decref(budgets);
+  json_decref(providers);
+  json_decref(warnings);
+  return mvm_error_set(err, MVM_ENOMEM, "policy", "out of memory");
+}

@@ -1,0 +1,158 @@
+/* url.c - URL checks for `scheme` and `host` constraints, on libcurl's URL
+ * API so that the host compared is the host curl would connect to. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "monitor/policy_internal.h"
+
+/* Lower-cases ASCII letters and removes one trailing dot, which names the
+ * same host in DNS ("example.com." is "example.com"). */
+static void canonical_case(char *host)
+{
+  size_t n = strlen(host);
+
+  for (size_t i = 0; i < n; i++)
+    host[i] = (char)tolower((unsigned char)host[i]);
+  if (n > 1 && host[n - 1] == '.')
+    host[n - 1] = '\0';
+}
+
+static bool is_ascii(const char *s)
+{
+  for (; *s != '\0'; s++) {
+    if ((unsigned char)*s >= 0x80)
+      return false;
+  }
+  return true;
+}
+
+/* Reads the host of a parsed URL: punycode for an international name,
+ * decoded percent-escapes, curl's canonical form for IP literals. */
+static char *host_of(CURLU *u, char *why, size_t size)
+{
+  char *raw = NULL;
+  char *host = NULL;
+  CURLUcode uc = curl_url_get(u, CURLUPART_HOST, &raw, CURLU_URLDECODE);
+
+  if (uc == CURLUE_NO_HOST) {
+    snprintf(why, size, "it has no host");
+    return NULL;
+  }
+  if (uc != CURLUE_OK) {
+    snprintf(why, size, "its host is invalid: %s", curl_url_strerror(uc));
+    return NULL;
+  }
+  if (!is_ascii(raw)) {
+    char *puny = NULL;
+    /* NOTE: libcurl 7.88 converts with idn2_lookup_ul, which reads the
+     * name in the process locale; under the "C" locale every
+     * international name fails here and the constraint denies. */
+    uc = curl_url_get(u, CURLUPART_HOST, &puny, CURLU_PUNYCODE);
+    if (uc != CURLUE_OK || puny == NULL || !is_ascii(puny)) {
+      snprintf(why, size, "its international host name '%.100s' cannot "
+               "be converted to punycode", raw);
+      curl_free(raw);
+      curl_free(puny);
+      return NULL;
+    }
+    curl_free(raw);
+    raw = puny;
+  }
+  host = strdup(raw);
+  curl_free(raw);
+  if (host == NULL) {
+    snprintf(why, size, "out of memory");
+    return NULL;
+  }
+  canonical_case(host);
+  return host;
+}
+
+bool pol_url_parse(const char *url, size_t len, char **scheme, char **host,
+                   char *why, size_t size)
+{
+  CURLU *u = NULL;
+  char *s = NULL;
+  bool ok = false;
+
+  *scheme = NULL;
+  *host = NULL;
+  if (strlen(url) != len) {
+    snprintf(why, size, "it contains a NUL byte");
+    return false;
+  }
+  u = curl_url();
+  if (u == NULL) {
+    snprintf(why, size, "out of memory");
+    return false;
+  }
+  /* Unknown schemes parse, so that `scheme` reports them by name. */
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url,
+                              CURLU_NON_SUPPORT_SCHEME);
+  if (uc != CURLUE_OK) {
+    snprintf(why, size, "it is not a valid URL: %s", curl_url_strerror(uc));
+    goto out;
+  }
+  uc = curl_url_get(u, CURLUPART_SCHEME, &s, 0);
+  if (uc != CURLUE_OK) {
+    snprintf(why, size, "it has no scheme");
+    goto out;
+  }
+  *scheme = strdup(s);
+  if (*scheme == NULL) {
+    snprintf(why, size, "out of memory");
+    goto out;
+  }
+  canonical_case(*scheme);
+
+  char hwhy[256];
+  *host = host_of(u, hwhy, sizeof hwhy);
+  /* A URL without a host (file:///x) is valid; a `host` check fails on
+   * it later. Any other host error fails here. */
+  if (*host == NULL && strcmp(hwhy, "it has no host") != 0) {
+    snprintf(why, size, "%s", hwhy);
+    free(*scheme);
+    *scheme = NULL;
+    goto out;
+  }
+  ok = true;
+
+out:
+  curl_free(s);
+  curl_url_cleanup(u);
+  return ok;
+}
+
+char *pol_url_normalize_host(const char *host, char *why, size_t size)
+{
+  char url[600];
+  char *scheme = NULL;
+  char *out = NULL;
+  bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+
+  if (strlen(host) > 512 || strpbrk(host, "/?#@ ") != NULL) {
+    snprintf(why, size, "'%.100s' is not a host name", host);
+    return NULL;
+  }
+  snprintf(url, sizeof url, v6 ? "http://[%s]/" : "http://%s/", host);
+  if (!pol_url_parse(url, strlen(url), &scheme, &out, why, size))
+    return NULL;
+  free(scheme);
+  if (out == NULL)
+    snprintf(why, size, "'%.100s' is not a host name", host);
+  return out;
+}
+
+bool pol_host_matches(const char *entry, const char *host)
+{
+  if (entry[0] == '*' && entry[1] == '.') {
+    size_t n = strlen(host);
+    size_t m = strlen(entry + 1); /* ".suffix" */
+    return n > m && strcmp(host + n - m, entry + 1) == 0;
+  }
+  return strcmp(entry, host) == 0;
+}
