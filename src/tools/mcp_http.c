@@ -75,7 +75,7 @@ typedef struct http_stream {
   /* Resumption state, kept across reconnects. */
   char *last_event_id;
   long retry_ms;
-  unsigned attempts;  /* reconnects since the last event */
+  unsigned attempts;  /* reconnects since the last new event or id */
   long long due_ms;   /* when to reconnect; 0: not waiting */
 } http_stream;
 
@@ -279,13 +279,13 @@ static int take_messages(http_stream *s, const char *text, size_t len)
   }
   for (i = 0; i < json_array_size(root) && rc == MVM_OK; i++) {
     json_t *item = json_array_get(root, i);
-    char *one = json_dumps(item, JSON_COMPACT);
+    char *item_text = json_dumps(item, JSON_COMPACT);
 
     note_response(s, item);
-    if (one == NULL)
+    if (item_text == NULL)
       rc = MVM_ENOMEM;
     else
-      rc = queue_push(h, one, strlen(one));
+      rc = queue_push(h, item_text, strlen(item_text));
   }
   json_decref(root);
   return rc;
@@ -344,6 +344,9 @@ static void track_resume_point(http_stream *s)
     return;
   free(s->last_event_id);
   s->last_event_id = strdup(id);
+  /* A new id counts as progress, because a polling server ends the
+   * stream after each one. */
+  s->attempts = 0;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -720,7 +723,7 @@ static int retry_delay_ms(const http_stream *s)
 
 /* Schedules a GET with Last-Event-ID after the stream's retry time, or
  * reports why the stream cannot be resumed. */
-static void schedule_resume(http_stream *s, const char *why)
+static void schedule_resume(http_stream *s, const char *reason)
 {
   mcp_http *h = s->owner;
   char what[96];
@@ -731,14 +734,14 @@ static void schedule_resume(http_stream *s, const char *why)
     stream_failed(s, MVM_EIO,
                   "the %s of server '%s' %s before the response to %s and "
                   "gave no event id to resume from",
-                  stream_name(s), h->server, why, what);
+                  stream_name(s), h->server, reason, what);
     return;
   }
   if (s->attempts >= h->max_reconnects) {
     stream_failed(s, MVM_EIO,
                   "the %s of server '%s' %s; gave up after %u reconnects "
-                  "without a new event (max_reconnects)",
-                  stream_name(s), h->server, why, s->attempts);
+                  "without a new event id (max_reconnects)",
+                  stream_name(s), h->server, reason, s->attempts);
     return;
   }
   end_exchange(s);
@@ -750,7 +753,7 @@ static void schedule_resume(http_stream *s, const char *why)
   mvm_log(MVM_LOG_INFO, h->where,
           "the %s of server '%s' %s; reconnecting in %d ms (attempt %u of "
           "%u, Last-Event-ID %s)",
-          stream_name(s), h->server, why, delay, s->attempts,
+          stream_name(s), h->server, reason, delay, s->attempts,
           h->max_reconnects, s->last_event_id != NULL ? "set" : "none");
 }
 
@@ -777,7 +780,7 @@ static void settle_stream(http_stream *s)
 {
   mcp_http *h = s->owner;
   mvm_error e = {0};
-  char why[CURL_ERROR_SIZE + 32];
+  char reason[CURL_ERROR_SIZE + 32];
   int rc;
 
   if (s->fail_code != MVM_OK) {
@@ -785,9 +788,9 @@ static void settle_stream(http_stream *s)
     return;
   }
   if (!s->headers_done) {
-    snprintf(why, sizeof why, "could not connect: %s",
+    snprintf(reason, sizeof reason, "could not connect: %s",
              s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
-    schedule_resume(s, why);
+    schedule_resume(s, reason);
     return;
   }
   switch (s->body) {
@@ -815,9 +818,9 @@ static void settle_stream(http_stream *s)
       stream_free(s);
       return;
     }
-    snprintf(why, sizeof why, "%s",
+    snprintf(reason, sizeof reason, "%s",
              s->result == CURLE_OK ? "ended" : curl_easy_strerror(s->result));
-    schedule_resume(s, why);
+    schedule_resume(s, reason);
     return;
   case BODY_NONE:
     stream_free(s);
@@ -951,10 +954,13 @@ static bool wait_stream(mcp_http *h, http_stream *s, bool whole_body,
   }
 }
 
-/* Fills the request id and "initialize" flag of a message to send.
- * Returns MVM_EINVAL when the text is not one JSON object. */
+/* Fills the request id and "initialize" flag of a message to send, and
+ * *cancelled with the requestId of a notifications/cancelled (a new
+ * reference, or NULL). Returns MVM_EINVAL when the text is not one JSON
+ * object. */
 static int inspect_message(mcp_http *h, http_stream *s, const char *msg,
-                           size_t len, bool *initialize, mvm_error *err)
+                           size_t len, bool *initialize, json_t **cancelled,
+                           mvm_error *err)
 {
   json_error_t jerr;
   json_t *root = json_loadb(msg, len, 0, &jerr);
@@ -974,8 +980,35 @@ static int inspect_message(mcp_http *h, http_stream *s, const char *msg,
                 strcmp(json_string_value(method), "initialize") == 0;
   if (json_is_string(method) && id != NULL)
     s->request_id = json_incref((json_t *)id);
+  if (json_is_string(method) && id == NULL &&
+      strcmp(json_string_value(method), "notifications/cancelled") == 0)
+    *cancelled = json_incref(json_object_get(json_object_get(root, "params"),
+                                             "requestId"));
   json_decref(root);
   return MVM_OK;
+}
+
+/* Closes the stream of a cancelled request, or drops its pending
+ * reconnect. The server learns of the cancellation from the notification,
+ * not from the closed connection. */
+static void drop_cancelled(mcp_http *h, const json_t *request_id)
+{
+  http_stream *s = h->streams;
+
+  while (s != NULL) {
+    http_stream *next = s->next;
+
+    if (!s->in_send && s->kind != STREAM_GET && s->request_id != NULL &&
+        json_equal(s->request_id, request_id)) {
+      mvm_log(MVM_LOG_DEBUG, h->where,
+              "closed the %s of a request to server '%s' that the client "
+              "cancelled",
+              stream_name(s), h->server);
+      h->stats.cancelled++;
+      stream_free(s);
+    }
+    s = next;
+  }
 }
 
 /* Drops the session: the GET stream and anything waiting to reconnect
@@ -1064,6 +1097,7 @@ static int http_send(mvm_mcp_transport *t, const char *msg, size_t len,
   mcp_http *h = (mcp_http *)t;
   http_stream *s;
   bool initialize = false;
+  json_t *cancelled = NULL;
   long long deadline;
   int rc;
 
@@ -1076,7 +1110,7 @@ static int http_send(mvm_mcp_transport *t, const char *msg, size_t len,
   if (s == NULL)
     return mvm_error_set(err, MVM_ENOMEM, h->where, "out of memory");
   s->in_send = true;
-  rc = inspect_message(h, s, msg, len, &initialize, err);
+  rc = inspect_message(h, s, msg, len, &initialize, &cancelled, err);
   if (rc)
     goto out;
   s->payload = malloc(len + 1);
@@ -1120,6 +1154,10 @@ static int http_send(mvm_mcp_transport *t, const char *msg, size_t len,
 out:
   if (s != NULL)
     stream_free(s);
+  /* The client has abandoned the request, even when this POST failed. */
+  if (cancelled != NULL)
+    drop_cancelled(h, cancelled);
+  json_decref(cancelled);
   return rc;
 }
 
@@ -1384,9 +1422,16 @@ out:
 int mvm_mcp_http_stats_get(const mvm_mcp_transport *t,
                            mvm_mcp_http_stats *out)
 {
+  const mcp_http *h = (const mcp_http *)t;
+  const http_stream *s;
+
   if (t == NULL || t->ops != &http_ops)
     return MVM_EINVAL;
-  *out = ((const mcp_http *)t)->stats;
+  *out = h->stats;
+  out->streams = 0;
+  for (s = h->streams; s != NULL; s = s->next)
+    if (s->kind != STREAM_GET && s->request_id != NULL && !s->response_seen)
+      out->streams++;
   return MVM_OK;
 }
 

@@ -25,14 +25,19 @@
  * waits the stream's "retry" time (default_retry_ms when the server gave
  * none, capped at max_retry_ms) and reconnects with GET and
  * "Last-Event-ID", at most max_reconnects times in a row without a new
- * event. The GET stream reconnects the same way. A stream that cannot be
- * resumed (no event id, retries exhausted, a failed reconnect) makes
- * recv() fail once with MVM_EIO, naming the request.
+ * event id. A server may end a stream at will once it sent an event id
+ * (SSE polling in revision 2025-11-25), so any new id, a priming event's
+ * included, restarts the count. The GET stream reconnects the same way.
+ * A stream that cannot be resumed (no event id, retries exhausted, a
+ * reconnect rejected with an HTTP error) makes recv() fail once with
+ * MVM_EIO, naming the request.
+ *
+ * When the client sends notifications/cancelled for a request, the
+ * transport closes that request's stream after the POST, or drops its
+ * pending reconnect, so an abandoned request does not keep polling.
  *
  * Everything runs on the caller's thread through one curl multi handle,
  * so streams make progress only inside send(), recv() and negotiated().
- * NOTE: a POST stream whose request the client abandoned (timeout or
- * cancellation) stays open until the server ends it or close() runs.
  *
  * Limits: a JSON body or an SSE event over max_message_bytes and a queue
  * over max_queue messages are MVM_ELIMIT errors that name the limit,
@@ -90,6 +95,10 @@ typedef struct mvm_mcp_http_stats {
   unsigned long reconnects;  /* GETs with Last-Event-ID */
   unsigned long messages;    /* messages queued */
   unsigned long deletes;     /* DELETE requests sent */
+  unsigned long cancelled;   /* streams closed because their request was
+                                cancelled */
+  size_t streams;            /* streams of requests awaiting a response,
+                                open or waiting to reconnect */
   bool get_stream;           /* a GET stream is open or will reconnect */
 } mvm_mcp_http_stats;
 

@@ -566,6 +566,102 @@ static void resume_rejected(void **state)
   assert_non_null(strstr(err.msg, "unknown event id"));
 }
 
+/* A server that polls (revision 2025-11-25) ends the stream after each
+ * priming event while it works. Every reconnect that brings a new event
+ * id is progress, so the transport follows more closures than
+ * max_reconnects allows in a row without one. */
+static void resume_follows_polling(void **state)
+{
+  fixture *f = *state;
+  mvm_error err = {0};
+  mvm_mcp_http_stats stats;
+  mvm_mock_mcp_request *get;
+  char body[64];
+  json_t *msg;
+  int i;
+
+  f->cfg.max_reconnects = 2;
+  open_transport(f);
+  push(f, "POST", 200, SSE, NULL, "id: p-0\nretry: 20\ndata:\n\n");
+  for (i = 1; i <= 4; i++) {
+    snprintf(body, sizeof body, "id: p-%d\nretry: 20\ndata:\n\n", i);
+    push(f, "GET", 200, SSE, NULL, body);
+  }
+  push(f, "GET", 200, SSE, NULL, "id: p-5\ndata: " PING_RESULT "\n\n");
+  assert_int_equal(send_text(f, PING_REQUEST, &err), MVM_OK);
+
+  msg = recv_json(f, 5000);
+  assert_int_equal(id_of(msg), 2);
+  json_decref(msg);
+  assert_int_equal(mvm_mcp_http_stats_get(f->t, &stats), MVM_OK);
+  assert_int_equal(stats.reconnects, 5);
+  get = request(f, "GET", 4);
+  assert_string_equal(mvm_mock_mcp_header(get, "last-event-id"), "p-4");
+  mvm_mock_mcp_request_free(get);
+}
+
+#define CANCEL_2                                                              \
+  "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","          \
+  "\"params\":{\"requestId\":2,\"reason\":\"timed out\"}}"
+
+/* Cancelling a request closes its open stream, because nothing the server
+ * sends for it afterwards matters to the client. */
+static void cancel_closes_stream(void **state)
+{
+  fixture *f = *state;
+  mvm_error err = {0};
+  mvm_mcp_http_stats stats;
+  mvm_mock_mcp_reply held = {
+      200, SSE, NULL,
+      "id: h-1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/a\"}"
+      "\n\n",
+      10000, 0};
+  json_t *msg;
+
+  open_transport(f);
+  assert_int_equal(mvm_mock_mcp_push(f->mock, "POST", &held), 0);
+  push(f, "POST", 202, NULL, NULL, NULL);
+  assert_int_equal(send_text(f, PING_REQUEST, &err), MVM_OK);
+  msg = recv_json(f, 5000);
+  assert_string_equal(method_of(msg), "notifications/a");
+  json_decref(msg);
+
+  assert_int_equal(mvm_mcp_http_stats_get(f->t, &stats), MVM_OK);
+  assert_int_equal(stats.streams, 1);
+  assert_int_equal(send_text(f, CANCEL_2, &err), MVM_OK);
+  assert_int_equal(mvm_mcp_http_stats_get(f->t, &stats), MVM_OK);
+  assert_int_equal(stats.streams, 0);
+  assert_int_equal(stats.cancelled, 1);
+}
+
+/* A cancelled request whose stream waits to reconnect is not resumed. */
+static void cancel_stops_resume(void **state)
+{
+  fixture *f = *state;
+  mvm_error err = {0};
+  mvm_mcp_http_stats stats;
+  char *text = NULL;
+  size_t len = 0;
+
+  open_transport(f);
+  push(f, "POST", 200, SSE, NULL, "id: w-1\nretry: 200\ndata:\n\n");
+  push(f, "POST", 202, NULL, NULL, NULL);
+  assert_int_equal(send_text(f, PING_REQUEST, &err), MVM_OK);
+  /* The stream ends after its priming event; a reconnect is now due in
+   * 200 ms. */
+  assert_int_equal(f->t->ops->recv(f->t, 50, &text, &len, &err),
+                   MVM_ETIMEOUT);
+  assert_int_equal(send_text(f, CANCEL_2, &err), MVM_OK);
+  assert_int_equal(f->t->ops->recv(f->t, 400, &text, &len, &err),
+                   MVM_ETIMEOUT);
+
+  assert_int_equal(mvm_mcp_http_stats_get(f->t, &stats), MVM_OK);
+  assert_int_equal(stats.gets, 0);
+  assert_int_equal(stats.streams, 0);
+  assert_int_equal(stats.cancelled, 1);
+  assert_int_equal(mvm_mock_mcp_find(f->mock, "GET", 0), -1);
+}
+
 static char *big_text(size_t n, const char *prefix, const char *suffix)
 {
   char *s = malloc(n + strlen(prefix) + strlen(suffix) + 1);
@@ -763,6 +859,9 @@ int main(void)
       T(resume_gives_up),
       T(resume_needs_event_id),
       T(resume_rejected),
+      T(resume_follows_polling),
+      T(cancel_closes_stream),
+      T(cancel_stops_resume),
       T(oversize_event),
       T(oversize_json_body),
       T(oversize_message_sent),

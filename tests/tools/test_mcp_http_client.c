@@ -229,6 +229,48 @@ static void mock_session_reinitialized(void **state)
   mvm_mock_mcp_stop(mock);
 }
 
+/* A request that times out is cancelled by the client, and the transport
+ * then closes the stream the server kept open for it. */
+static void mock_timeout_closes_stream(void **state)
+{
+  mvm_mock_mcp *mock = mvm_mock_mcp_start();
+  mvm_mock_mcp_reply held = {200, SSE, NULL, "id: 1\ndata:\n\n", 10000, 0};
+  mvm_mcp_http_config cfg = {0};
+  mvm_mcp_client_opts opts;
+  mvm_mcp_transport *t = NULL;
+  mvm_mcp_client *client = NULL;
+  mvm_mcp_http_stats stats;
+  mvm_mock_mcp_request *req;
+  mvm_error err = {0};
+  long i;
+
+  (void)state;
+  assert_non_null(mock);
+  push_handshake(mock, "s-3");
+  assert_int_equal(mvm_mock_mcp_push(mock, "POST", &held), 0);
+  push(mock, "POST", 202, NULL, NULL, NULL); /* notifications/cancelled */
+  cfg.server = "web";
+  cfg.url = mvm_mock_mcp_url(mock);
+  cfg.no_get_stream = true;
+  assert_int_equal(mvm_mcp_http_open(&cfg, &t, &err), MVM_OK);
+  mvm_mcp_client_opts_init(&opts);
+  assert_int_equal(mvm_mcp_client_open(t, &opts, &client, &err), MVM_OK);
+
+  assert_int_equal(mvm_mcp_client_ping(client, 300, &err), MVM_ETIMEOUT);
+  i = mvm_mock_mcp_find(mock, "POST", 3);
+  assert_true(i >= 0);
+  req = mvm_mock_mcp_request_at(mock, (size_t)i);
+  assert_non_null(strstr(req->body, "notifications/cancelled"));
+  mvm_mock_mcp_request_free(req);
+  /* The client still owns t; its counters stay readable until close. */
+  assert_int_equal(mvm_mcp_http_stats_get(t, &stats), MVM_OK);
+  assert_int_equal(stats.cancelled, 1);
+  assert_int_equal(stats.streams, 0);
+
+  mvm_mcp_client_close(client);
+  mvm_mock_mcp_stop(mock);
+}
+
 /* ------------------------------------------- the reference server */
 
 typedef struct everything {
@@ -464,6 +506,7 @@ int main(void)
   const struct CMUnitTest mock_tests[] = {
       cmocka_unit_test(mock_elicitation_in_stream),
       cmocka_unit_test(mock_session_reinitialized),
+      cmocka_unit_test(mock_timeout_closes_stream),
   };
   const struct CMUnitTest everything_tests[] = {
       cmocka_unit_test(everything_tools),
