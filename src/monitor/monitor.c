@@ -183,7 +183,8 @@ static int build_info(pol_monitor *m, const char *target,
   rc = pol_index_each(&p->tool_index, target, collect_decl, &c);
   if (rc)
     goto out;
-  qsort(c.ids, c.n, sizeof *c.ids, id_order);
+  if (c.n > 1)
+    qsort(c.ids, c.n, sizeof *c.ids, id_order);
   info->decls = c.ids;
   info->ndecls = c.n;
   c.ids = NULL;
@@ -310,9 +311,12 @@ static void count_model_usage(pol_monitor *m, const json_t *outcome)
     /* NOTE: a reply without a price adds nothing to the cost budget, so
      * a model missing from the price table is never stopped by it. */
     for (size_t i = 0; i < m->policy->nbudgets; i++) {
-      if (m->policy->budgets[i].kind == BUDGET_COST) {
-        mvm_log(MVM_LOG_WARN, "policy", "a model reply has no cost_usd; "
-                "the cost budget does not count it");
+      /* Once per run: every reply of an unpriced model lacks a cost. */
+      if (m->policy->budgets[i].kind == BUDGET_COST &&
+          m->counters.calls_without_cost == 1) {
+        mvm_log(MVM_LOG_WARN, "policy", "a model reply has no cost_usd (the "
+                "model is not in the price table); the cost budget does "
+                "not count such replies");
         break;
       }
     }
@@ -496,7 +500,8 @@ static void monitor_destroy(pol_monitor *m)
     pol_tool_info_clear(&m->infos[i]);
   free(m->infos);
   pol_map_free(&m->tool_cache);
-  pcre2_match_data_free(m->match_data);
+  pcre2_match_data_free(m->matcher.match_data);
+  pcre2_match_context_free(m->matcher.match_context);
   free(m->budget_calls);
   json_decref(m->models);
   json_decref(m->lock);
@@ -534,16 +539,22 @@ int mvm_policy_monitor_new(mvm_policy *policy,
   const char *lock = m->cfg.lock_path ? m->cfg.lock_path
                                       : policy->lock_path;
   m->cfg.lock_path = NULL;
+  if (m->matcher.match_context != NULL) {
+    pcre2_set_match_limit(m->matcher.match_context, POL_MATCH_LIMIT);
+    pcre2_set_depth_limit(m->matcher.match_context, POL_DEPTH_LIMIT);
+  }
   if (lock != NULL && policy->pin != PIN_OFF) {
     m->lock_path = strdup(lock);
     if (m->lock_path == NULL)
       goto nomem;
   }
-  m->match_data = pcre2_match_data_create(1, NULL);
+  m->matcher.match_data = pcre2_match_data_create(1, NULL);
+  m->matcher.match_context = pcre2_match_context_create(NULL);
   m->budget_calls = calloc(policy->nbudgets + 1, sizeof *m->budget_calls);
   m->models = json_object();
   m->run_tools = json_object();
-  if (m->match_data == NULL || m->budget_calls == NULL ||
+  if (m->matcher.match_data == NULL || m->matcher.match_context == NULL ||
+      m->budget_calls == NULL ||
       m->models == NULL || m->run_tools == NULL)
     goto nomem;
   if (m->lock_path != NULL)
