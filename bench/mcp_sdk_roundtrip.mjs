@@ -53,4 +53,5 @@ const rank = (q) => us[Math.min(us.length - 1,
 const mean = us.reduce((a, b) => a + b, 0) / us.length;
 console.log(`TypeScript SDK client: ${calls} echo calls after ${warmup} ` +
             `warm-up: median ${rank(0.5).toFixed(0)} us, ` +
-            `p99 ${rank(0.99).toFixed(0)} us, mean ${mean.toFixed(0)} us`);
+            `p99 ${rank(0.99).toFixed(0)} us, mean ${mean.toFixed(0)} us, ` +
+            `min ${us[0].toFixed(0)} us`);

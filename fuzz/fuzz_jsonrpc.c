@@ -70,8 +70,7 @@ static void split_lines(const uint8_t *data, size_t size, size_t max_line,
         continue;
       }
       check(len <= max_line, "line over the limit");
-      check(strlen(line) == len || memchr(line, 0, len) != NULL,
-            "length");
+      check(strlen(line) == len || memchr(line, 0, len) != NULL, "length");
       mvm_buf_printf(log, "L%zu:", len);
       mvm_buf_append(log, line, len);
       if (lines != NULL && *nlines < MAX_LINES)
@@ -95,8 +94,8 @@ static void split_lines(const uint8_t *data, size_t size, size_t max_line,
 
 /* The same split, written plainly: cut at each newline, drop one '\r'
  * before it, and report what is longer than max_line. */
-static void reference_split(const uint8_t *data, size_t size,
-                            size_t max_line, mvm_buf *log)
+static void reference_split(const uint8_t *data, size_t size, size_t max_line,
+                            mvm_buf *log)
 {
   size_t start = 0;
   bool reported = false;
@@ -181,8 +180,7 @@ static void classify(const char *line, size_t len)
     check(text != NULL, "error builder");
     check(mvm_jsonrpc_parse(text, strlen(text), 0, &again, &err) == MVM_OK,
           "rebuilt error does not parse");
-    check(again.kind == MVM_JSONRPC_ERROR &&
-              again.error_code == msg.error_code,
+    check(again.kind == MVM_JSONRPC_ERROR && again.error_code == msg.error_code,
           "rebuilt error");
     break;
   default:
@@ -268,9 +266,8 @@ static int decline(void *ctx, const char *server, const json_t *params,
 
 static void run_client(char **lines, size_t n)
 {
-  struct script s = {.base = {.ops = &script_ops, .server = "fuzz"},
-                     .lines = lines,
-                     .n = n};
+  struct script s = {
+      .base = {.ops = &script_ops, .server = "fuzz"}, .lines = lines, .n = n};
   mvm_mcp_root roots[] = {{"file:///fuzz", "fuzz"}};
   mvm_mcp_client_opts opts;
   mvm_mcp_client *c = NULL;
@@ -293,8 +290,8 @@ static void run_client(char **lines, size_t n)
 
   rc = mvm_mcp_client_list_tools(c, &tools, &err);
   if (rc == MVM_OK) {
-    const char *name = json_string_value(
-        json_object_get(json_array_get(tools, 0), "name"));
+    const char *name =
+        json_string_value(json_object_get(json_array_get(tools, 0), "name"));
     check(json_is_array(tools), "tools is not an array");
     if (name != NULL) {
       rc = mvm_mcp_client_call_tool(c, name, NULL, NULL, &result, &err);
@@ -342,12 +339,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   split_lines(data, size, max_line, split, &pieces, NULL, NULL);
   reference_split(data, size, max_line, &reference);
   check(whole.len == pieces.len &&
-            (whole.len == 0 || memcmp(whole.data, pieces.data,
-                                      whole.len) == 0),
+            (whole.len == 0 || memcmp(whole.data, pieces.data, whole.len) == 0),
         "split changes the lines");
   check(whole.len == reference.len &&
-            (whole.len == 0 || memcmp(whole.data, reference.data,
-                                      whole.len) == 0),
+            (whole.len == 0 ||
+             memcmp(whole.data, reference.data, whole.len) == 0),
         "splitter differs from the reference");
 
   for (size_t i = 0; i < nlines; i++)

@@ -60,9 +60,9 @@ static void on_sigint(int sig)
   signal(sig, SIG_DFL);
 }
 
-static int usage_error(const char *what, const char *value)
+static int usage_error(const char *problem, const char *value)
 {
-  fprintf(stderr, "mvm tools: %s%s%s; run 'mvm tools --help'\n", what,
+  fprintf(stderr, "mvm tools: %s%s%s; run 'mvm tools --help'\n", problem,
           value != NULL ? ": " : "", value != NULL ? value : "");
   return MVM_EXIT_USAGE;
 }
@@ -98,8 +98,7 @@ static int parse_args(int argc, char **argv, struct tools_opts *o)
       errno = 0;
       o->timeout_s = strtod(v, &end);
       if (errno != 0 || end == v || *end != '\0' || !(o->timeout_s > 0))
-        return usage_error("--timeout needs a positive number of seconds",
-                           v);
+        return usage_error("--timeout needs a positive number of seconds", v);
     } else if (match_option(argc, argv, &i, "--trace", &v)) {
       o->trace = v;
     } else if (strcmp(argv[i], "--json") == 0) {
@@ -108,8 +107,8 @@ static int parse_args(int argc, char **argv, struct tools_opts *o)
       o->verbose = true;
     } else if (argv[i][0] == '-' && argv[i][1] == '-') {
       return usage_error("unknown option", argv[i]);
-    } else if (o->npositional == (int)(sizeof o->positional /
-                                       sizeof *o->positional)) {
+    } else if (o->npositional ==
+               (int)(sizeof o->positional / sizeof *o->positional)) {
       return usage_error("too many arguments", NULL);
     } else {
       o->positional[o->npositional++] = argv[i];
@@ -188,7 +187,8 @@ static void print_annotations(const json_t *annotations)
   if (!json_is_object(annotations) || json_object_size(annotations) == 0)
     return;
   printf("      annotations:");
-  json_object_foreach((json_t *)annotations, key, value) {
+  json_object_foreach((json_t *)annotations, key, value)
+  {
     char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     printf("%s %s=%s", first ? "" : ",", key, text != NULL ? text : "?");
     free(text);
@@ -212,8 +212,8 @@ static void print_description(const char *text)
 static void print_server_text(const mvm_toolbox *box, const json_t *tools)
 {
   mvm_mcp_client *client = mvm_mcp_toolbox_client(box);
-  const json_t *info = json_object_get(mvm_mcp_client_server_info(client),
-                                       "serverInfo");
+  const json_t *info =
+      json_object_get(mvm_mcp_client_server_info(client), "serverInfo");
   size_t i;
   json_t *tool;
 
@@ -223,13 +223,13 @@ static void print_server_text(const mvm_toolbox *box, const json_t *tools)
          or_unknown(json_string_value(json_object_get(info, "version"))),
          mvm_mcp_client_revision(client), json_array_size(tools),
          json_array_size(tools) == 1 ? "" : "s");
-  json_array_foreach(tools, i, tool) {
+  json_array_foreach(tools, i, tool)
+  {
     char hash[80] = "?";
     mvm_mcp_tool_hash(tool, hash, sizeof hash);
     printf("  %s.%s  %s\n", box->server,
            json_string_value(json_object_get(tool, "name")), hash);
-    print_description(
-        json_string_value(json_object_get(tool, "description")));
+    print_description(json_string_value(json_object_get(tool, "description")));
     print_annotations(json_object_get(tool, "annotations"));
   }
 }
@@ -241,20 +241,20 @@ static json_t *server_json(const mvm_toolbox *box, const json_t *tools)
   size_t i;
   json_t *tool;
 
-  json_array_foreach(tools, i, tool) {
+  json_array_foreach(tools, i, tool)
+  {
     char hash[80] = "";
     json_t *entry = json_deep_copy(tool);
     mvm_mcp_tool_hash(tool, hash, sizeof hash);
     json_object_set_new(entry, "hash", json_string(hash));
     json_array_append_new(list, entry);
   }
-  return json_pack("{s:s, s:s, s:s, s:O?, s:o}", "name", box->server,
-                   "transport", mvm_mcp_client_transport_kind(client),
-                   "revision", mvm_mcp_client_revision(client),
-                   "serverInfo",
-                   json_object_get(mvm_mcp_client_server_info(client),
-                                   "serverInfo"),
-                   "tools", list);
+  return json_pack(
+      "{s:s, s:s, s:s, s:O?, s:o}", "name", box->server, "transport",
+      mvm_mcp_client_transport_kind(client), "revision",
+      mvm_mcp_client_revision(client), "serverInfo",
+      json_object_get(mvm_mcp_client_server_info(client), "serverInfo"),
+      "tools", list);
 }
 
 /* Lists one server's tools. Returns an exit code. */
@@ -281,9 +281,8 @@ static int list_server(const mvm_mcp_server_config *server, bool as_json,
 
   fprintf(stderr, "mvm tools: %s\n", err.msg);
   if (as_json)
-    json_array_append_new(servers, json_pack("{s:s, s:s}", "name",
-                                             server->name, "error",
-                                             err.msg));
+    json_array_append_new(servers, json_pack("{s:s, s:s}", "name", server->name,
+                                             "error", err.msg));
   return server_exit_code(rc);
 }
 
@@ -302,10 +301,10 @@ static int cmd_list(const struct tools_opts *o, const mvm_mcp_config *cfg)
   }
   for (size_t i = 0; i < cfg->count; i++) {
     const mvm_mcp_server_config *s = &cfg->servers[i];
-    bool wanted = o->npositional <= 1;
-    for (int k = 1; k < o->npositional && !wanted; k++)
-      wanted = strcmp(o->positional[k], s->name) == 0;
-    if (!wanted)
+    bool selected = o->npositional <= 1;
+    for (int k = 1; k < o->npositional && !selected; k++)
+      selected = strcmp(o->positional[k], s->name) == 0;
+    if (!selected)
       continue;
     int code = list_server(s, o->json, servers);
     if (worst == MVM_EXIT_OK)
@@ -335,7 +334,8 @@ static bool call_cancelled(void *ctx)
 }
 
 /* Makes one tool call. Every `mvm tools call` goes through here, so a
- * policy check belongs in this function. */
+ * policy check belongs in this function.
+ * NOTE: no policy monitor checks these calls yet. */
 static int call_tool(const mvm_toolbox *box, const char *tool,
                      const json_t *args, const mvm_tool_call_opts *opts,
                      json_t **result, mvm_error *err)
@@ -361,7 +361,8 @@ static int check_arguments(const mvm_toolbox *box, const char *tool,
     json_decref(empty);
     return server_exit_code(rc);
   }
-  json_array_foreach(tools, i, t) {
+  json_array_foreach(tools, i, t)
+  {
     const char *name = json_string_value(json_object_get(t, "name"));
     if (name != NULL && strcmp(name, tool) == 0)
       def = t;
@@ -378,8 +379,8 @@ static int check_arguments(const mvm_toolbox *box, const char *tool,
     char msg[MVM_ERROR_MSG_MAX];
     snprintf(msg, sizeof msg, "%s", err->msg);
     mvm_error_set(err, MVM_ESCHEMA, "tools",
-                  "JSON-ARGS do not match the input schema of '%s': %s",
-                  tool, msg);
+                  "JSON-ARGS do not match the input schema of '%s': %s", tool,
+                  msg);
     rc = MVM_EXIT_USAGE;
   }
   json_decref(tools);
@@ -414,9 +415,8 @@ static void print_item(const json_t *item)
     printf("[embedded resource %s%s%s%s: %zu bytes of %s]\n",
            or_unknown(json_string_value(json_object_get(res, "uri"))),
            rmime ? " (" : "", rmime ? rmime : "", rmime ? ")" : "",
-           text != NULL
-               ? json_string_length(text)
-               : json_string_length(json_object_get(res, "blob")),
+           text != NULL ? json_string_length(text)
+                        : json_string_length(json_object_get(res, "blob")),
            text != NULL ? "text" : "base64");
   } else {
     printf("[%s content]\n", type);
@@ -430,7 +430,7 @@ static void print_result_text(const json_t *result)
   json_t *item;
 
   json_array_foreach(json_object_get(result, "content"), i, item)
-    print_item(item);
+      print_item(item);
   if (structured != NULL) {
     printf("structuredContent:\n");
     json_dumpf(structured, stdout, JSON_INDENT(2));
@@ -443,8 +443,7 @@ static int cmd_call(const struct tools_opts *o, const mvm_mcp_config *cfg)
   const mvm_mcp_server_config *server;
   mvm_model_stream progress = {.on_text = on_progress,
                                .cancelled = call_cancelled};
-  mvm_tool_call_opts opts = {.timeout_s = o->timeout_s,
-                             .progress = &progress};
+  mvm_tool_call_opts opts = {.timeout_s = o->timeout_s, .progress = &progress};
   json_t *args = NULL;
   json_t *result = NULL;
   mvm_toolbox box;
@@ -501,8 +500,9 @@ static int cmd_call(const struct tools_opts *o, const mvm_mcp_config *cfg)
   rc = json_is_true(json_object_get(result, "isError")) ? MVM_EXIT_FAIL
                                                         : MVM_EXIT_OK;
   if (rc)
-    fprintf(stderr, "mvm tools: tool '%s' on server '%s' reported an "
-                    "error\n",
+    fprintf(stderr,
+            "mvm tools: tool '%s' on server '%s' reported an "
+            "error\n",
             o->positional[2], server->name);
   json_decref(result);
   return rc;

@@ -78,8 +78,7 @@ static int classify_error(const json_t *error, mvm_jsonrpc_msg *msg,
   return MVM_OK;
 }
 
-static int classify_response(json_t *root, mvm_jsonrpc_msg *msg,
-                             mvm_error *err)
+static int classify_response(json_t *root, mvm_jsonrpc_msg *msg, mvm_error *err)
 {
   const json_t *id = json_object_get(root, "id");
   const json_t *result = json_object_get(root, "result");
@@ -219,20 +218,18 @@ char *mvm_jsonrpc_notification(const char *method, const json_t *params,
   return dump_message(msg, len);
 }
 
-char *mvm_jsonrpc_result(const json_t *id, const json_t *result,
-                         size_t *len)
+char *mvm_jsonrpc_result(const json_t *id, const json_t *result, size_t *len)
 {
   json_t *msg = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "id",
                           (json_t *)id, "result", (json_t *)result);
   return dump_message(msg, len);
 }
 
-char *mvm_jsonrpc_error(const json_t *id, long long code,
-                        const char *message, const json_t *data,
-                        size_t *len)
+char *mvm_jsonrpc_error(const json_t *id, long long code, const char *message,
+                        const json_t *data, size_t *len)
 {
-  json_t *error = json_pack("{s:I, s:s}", "code", (json_int_t)code,
-                            "message", message);
+  json_t *error =
+      json_pack("{s:I, s:s}", "code", (json_int_t)code, "message", message);
   json_t *msg = NULL;
 
   if (error != NULL && data != NULL &&
@@ -343,8 +340,7 @@ int mvm_jsonrpc_lines_next(mvm_jsonrpc_lines *lines, mvm_lines_event *event,
   }
 }
 
-int mvm_jsonrpc_lines_finish(mvm_jsonrpc_lines *lines, char **line,
-                             size_t *len)
+int mvm_jsonrpc_lines_finish(mvm_jsonrpc_lines *lines, char **line, size_t *len)
 {
   mvm_buf *buf = &lines->buf;
   int rc = MVM_OK;

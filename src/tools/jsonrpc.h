@@ -4,7 +4,7 @@
  * MCP sends one JSON-RPC message per JSON text: a request (method and id),
  * a notification (method, no id), or a response (id and either result or
  * error). It never sends batches, so an array is rejected here. Request
- * ids are strings or integers and never null; a response may carry a null
+ * ids are strings or integers and never null. A response carries a null
  * id only when its sender could not read the request's id.
  *
  * Ownership: an mvm_jsonrpc_msg owns its parsed JSON in `root`; every
@@ -51,14 +51,16 @@ typedef struct mvm_jsonrpc_msg {
   const json_t *error_data; /* NULL when absent */
 } mvm_jsonrpc_msg;
 
-/* Parses and classifies one message from text[0..len). Fails with
- * MVM_ELIMIT when the text is longer than max_bytes (0: no limit beyond
- * the JSON parser's default) or nests deeper than MVM_JSONRPC_MAX_DEPTH,
- * MVM_EPARSE when it is not JSON, and MVM_EPROTOCOL when it is JSON but
- * not a valid JSON-RPC 2.0 message (a batch, a wrong "jsonrpc" member, an
- * invalid id, a response with both or neither of result and error). The
- * error message names the offending member. On success *out owns the
- * parsed JSON; release it with mvm_jsonrpc_msg_clear. */
+/* Parses and classifies one message from text[0..len).
+ *
+ * Fails with MVM_ELIMIT when the text is longer than max_bytes (0: the
+ * JSON parser's default limit) or nests deeper than MVM_JSONRPC_MAX_DEPTH.
+ * Fails with MVM_EPARSE when it is not JSON. Fails with MVM_EPROTOCOL when
+ * it is JSON but not a valid JSON-RPC 2.0 message: a batch, a wrong
+ * "jsonrpc" member, an invalid id, or a response with both or neither of
+ * result and error. The error message names the offending member. On
+ * success *out owns the parsed JSON, which mvm_jsonrpc_msg_clear
+ * releases. */
 int mvm_jsonrpc_parse(const char *text, size_t len, size_t max_bytes,
                       mvm_jsonrpc_msg *out, mvm_error *err);
 
@@ -81,32 +83,30 @@ char *mvm_jsonrpc_request(long long id, const char *method,
                           const json_t *params, size_t *len);
 char *mvm_jsonrpc_notification(const char *method, const json_t *params,
                                size_t *len);
-char *mvm_jsonrpc_result(const json_t *id, const json_t *result,
-                         size_t *len);
+char *mvm_jsonrpc_result(const json_t *id, const json_t *result, size_t *len);
 /* data may be NULL. */
-char *mvm_jsonrpc_error(const json_t *id, long long code,
-                        const char *message, const json_t *data,
-                        size_t *len);
+char *mvm_jsonrpc_error(const json_t *id, long long code, const char *message,
+                        const json_t *data, size_t *len);
 
 /*
  * Line framing: splits a byte stream into newline-terminated lines of at
  * most max_line bytes (the newline and one '\r' before it are not
  * counted). A longer line is dropped up to its newline and reported once,
- * so the stream recovers at the next line; memory stays bounded by
+ * so the stream recovers at the next line. Memory stays bounded by
  * max_line plus the last chunk pushed.
  */
 typedef enum mvm_lines_event {
   MVM_LINES_NONE = 0,    /* no complete line yet: push more bytes */
-  MVM_LINES_LINE = 1,    /* *line holds one line */
+  MVM_LINES_LINE = 1,    /* *line contains one line */
   MVM_LINES_OVERLONG = 2 /* a line over max_line was dropped */
 } mvm_lines_event;
 
 typedef struct mvm_jsonrpc_lines {
   mvm_buf buf;
   size_t max_line;
-  size_t scanned;   /* bytes of buf already searched for a newline */
-  bool discarding;  /* dropping the rest of an over-long line */
-  size_t overlong;  /* bytes of the last over-long line seen so far */
+  size_t scanned;  /* bytes of buf already searched for a newline */
+  bool discarding; /* dropping the rest of an over-long line */
+  size_t overlong; /* bytes of the last over-long line seen so far */
 } mvm_jsonrpc_lines;
 
 /* Starts a splitter; max_line must be at least 1. */
@@ -119,7 +119,7 @@ int mvm_jsonrpc_lines_push(mvm_jsonrpc_lines *lines, const void *data,
                            size_t len);
 
 /* Takes the next event. For MVM_LINES_LINE, *line is a malloc'd,
- * NUL-terminated copy owned by the caller and *len its length; for
+ * NUL-terminated copy owned by the caller and *len its length. For
  * MVM_LINES_OVERLONG, *len is the number of bytes dropped so far (at least
  * max_line + 1). Fails only with MVM_ENOMEM. */
 int mvm_jsonrpc_lines_next(mvm_jsonrpc_lines *lines, mvm_lines_event *event,

@@ -19,15 +19,15 @@ struct pending {
   long long started_ms;
   long long activity_ms; /* the last progress, or started_ms */
   bool done;
-  json_t *response;      /* the whole response message, when done */
-  int fail_status;       /* non-zero: done without a response */
+  json_t *response; /* the whole response message, when done */
+  int fail_status;  /* non-zero: done without a response */
   char fail_msg[256];
 };
 
 /* Compiled schemas of one listed tool, built on its first call. */
 struct tool_schemas {
   bool compiled;
-  mvm_schema *input;  /* NULL: none, or it did not compile */
+  mvm_schema *input; /* NULL: none, or it did not compile */
   mvm_schema *output;
 };
 
@@ -47,7 +47,7 @@ struct mvm_mcp_client {
   size_t npending;
   size_t cap;
 
-  json_t *tools;  /* array of Tool objects, NULL before the first list */
+  json_t *tools; /* array of Tool objects, NULL before the first list */
   struct tool_schemas *schemas; /* one per element of tools */
   bool tools_stale;
   json_t *changes; /* gathered changes for take_changes, or NULL */
@@ -163,12 +163,12 @@ static int send_notification(mvm_mcp_client *c, const char *method,
   return rc;
 }
 
-/* Answers a server's request with a result (steals result) or an
- * error. A failed send is logged: the caller is waiting for something
- * else, and the transport reports its state on the next receive. */
-static void send_response(mvm_mcp_client *c, const json_t *id,
-                          json_t *result, long long code,
-                          const char *message)
+/* Sends the response to a server's request: a result (stolen) or an
+ * error. A failed send is only logged, because the caller is waiting for
+ * something else and the transport reports its state on the next
+ * receive. */
+static void send_response(mvm_mcp_client *c, const json_t *id, json_t *result,
+                          long long code, const char *message)
 {
   mvm_error err = {0};
   size_t len = 0;
@@ -181,15 +181,15 @@ static void send_response(mvm_mcp_client *c, const json_t *id,
   json_decref(result);
   if (text == NULL || send_text(c, text, len, &err) != MVM_OK)
     mvm_log(MVM_LOG_WARN, c->where,
-            "cannot answer a request from server '%s': %s", c->server,
+            "failed to send a response to server '%s': %s", c->server,
             text == NULL ? "out of memory" : err.msg);
   free(text);
 }
 
 static int reinitialize(mvm_mcp_client *c, mvm_error *err);
 
-/* Sends a request, initializing again once when an HTTP server says it
- * no longer knows the session (the transport returns MVM_ESTATE). */
+/* Sends a request. When an HTTP server no longer has the session (the
+ * transport returns MVM_ESTATE), initializes again once and resends. */
 static int send_request_text(mvm_mcp_client *c, const char *method,
                              const char *text, size_t len, mvm_error *err)
 {
@@ -231,9 +231,9 @@ static json_t *params_with_token(const json_t *params, long long id)
 }
 
 static int start_request(mvm_mcp_client *c, const char *method,
-                          const json_t *params, bool token,
-                          const mvm_model_stream *progress, long long *id,
-                          mvm_error *err)
+                         const json_t *params, bool token,
+                         const mvm_model_stream *progress, long long *id,
+                         mvm_error *err)
 {
   long long rid = c->next_id++;
   json_t *sent = NULL;
@@ -276,15 +276,14 @@ static int start_request(mvm_mcp_client *c, const char *method,
 }
 
 int mvm_mcp_client_start(mvm_mcp_client *client, const char *method,
-                         const json_t *params,
-                         const mvm_model_stream *progress, long long *id,
-                         mvm_error *err)
+                         const json_t *params, const mvm_model_stream *progress,
+                         long long *id, mvm_error *err)
 {
   if (client->in_callback)
     return mvm_error_set(err, MVM_ESTATE, client->where,
                          "a server request callback cannot send requests");
-  return start_request(client, method, params, progress != NULL,
-                               progress, id, err);
+  return start_request(client, method, params, progress != NULL, progress, id,
+                       err);
 }
 
 void mvm_mcp_client_abandon(mvm_mcp_client *client, long long id,
@@ -302,11 +301,10 @@ void mvm_mcp_client_abandon(mvm_mcp_client *client, long long id,
   /* MCP forbids cancelling initialize. */
   if (is_init)
     return;
-  params = json_pack("{s:I, s:s}", "requestId", (json_int_t)id, "reason",
-                     reason);
-  if (params != NULL &&
-      send_notification(client, "notifications/cancelled", params, &err) ==
-          MVM_OK)
+  params =
+      json_pack("{s:I, s:s}", "requestId", (json_int_t)id, "reason", reason);
+  if (params != NULL && send_notification(client, "notifications/cancelled",
+                                          params, &err) == MVM_OK)
     client->stats.cancels_sent++;
   json_decref(params);
 }
@@ -330,11 +328,11 @@ static json_t *roots_result(mvm_mcp_client *c)
   return roots != NULL ? json_pack("{s:o}", "roots", roots) : NULL;
 }
 
-/* Runs a host callback for a server request and answers with what it
- * gives. */
-static void answer_with_callback(mvm_mcp_client *c, const json_t *id,
-                                 mvm_mcp_request_fn fn, void *ctx,
-                                 const json_t *params, long long fail_code)
+/* Runs a host callback for a server request and responds with its
+ * result. */
+static void respond_with_callback(mvm_mcp_client *c, const json_t *id,
+                                  mvm_mcp_request_fn fn, void *ctx,
+                                  const json_t *params, long long fail_code)
 {
   mvm_error err = {0};
   json_t *result = NULL;
@@ -375,23 +373,22 @@ static void handle_request(mvm_mcp_client *c, const mvm_jsonrpc_msg *msg)
       send_response(c, msg->id, NULL, MVM_JSONRPC_INTERNAL_ERROR,
                     "out of memory");
   } else if (strcmp(m, "elicitation/create") == 0 && c->opts.elicit) {
-    answer_with_callback(c, msg->id, c->opts.elicit, c->opts.elicit_ctx,
-                         msg->params, MVM_JSONRPC_INTERNAL_ERROR);
+    respond_with_callback(c, msg->id, c->opts.elicit, c->opts.elicit_ctx,
+                          msg->params, MVM_JSONRPC_INTERNAL_ERROR);
   } else if (strcmp(m, "elicitation/create") == 0) {
     /* No user is reachable: decline, as the specification allows. */
-    send_response(c, msg->id, json_pack("{s:s}", "action", "decline"), 0,
-                  NULL);
+    send_response(c, msg->id, json_pack("{s:s}", "action", "decline"), 0, NULL);
   } else if (strcmp(m, "sampling/createMessage") == 0 && c->opts.sample) {
-    answer_with_callback(c, msg->id, c->opts.sample, c->opts.sample_ctx,
-                         msg->params, MVM_MCP_SAMPLING_REJECTED);
+    respond_with_callback(c, msg->id, c->opts.sample, c->opts.sample_ctx,
+                          msg->params, MVM_MCP_SAMPLING_REJECTED);
   } else if (strcmp(m, "sampling/createMessage") == 0) {
     mvm_log(MVM_LOG_WARN, c->where,
             "rejected a sampling request from server '%s': no model is "
-            "configured to answer servers",
+            "configured for sampling requests from servers",
             c->server);
     send_response(c, msg->id, NULL, MVM_MCP_SAMPLING_REJECTED,
                   "mvm rejected the sampling request: no model is "
-                  "configured to answer servers");
+                  "configured for sampling requests from servers");
   } else {
     snprintf(text, sizeof text, "method not found: %.100s", m);
     send_response(c, msg->id, NULL, MVM_JSONRPC_METHOD_NOT_FOUND, text);
@@ -404,8 +401,7 @@ static void format_progress(const json_t *params, char *buf, size_t size)
 {
   const json_t *progress = json_object_get(params, "progress");
   const json_t *total = json_object_get(params, "total");
-  const char *message = json_string_value(json_object_get(params,
-                                                          "message"));
+  const char *message = json_string_value(json_object_get(params, "message"));
   int n;
 
   if (json_is_number(total))
@@ -482,8 +478,8 @@ static void handle_notification(mvm_mcp_client *c, const mvm_jsonrpc_msg *msg)
   } else if (strcmp(m, "notifications/message") == 0) {
     handle_log_message(c, msg->params);
   } else {
-    /* notifications/cancelled needs nothing, because the client answers
-     * the server's requests before it reads the next message. */
+    /* notifications/cancelled needs nothing, because the client responds
+     * to the server's requests before it reads the next message. */
     mvm_trace(MVM_TRACE_MCP, "%s: notification %s", c->server, m);
   }
 }
@@ -512,13 +508,13 @@ static void handle_response(mvm_mcp_client *c, mvm_jsonrpc_msg *msg)
   else if (p != NULL ||
            (json_is_integer(msg->id) && json_integer_value(msg->id) > 0 &&
             json_integer_value(msg->id) < c->next_id))
-    why = "the id of a request already answered or abandoned";
+    why = "the id of a request that already has its response or was "
+          "abandoned";
   else
     why = "an id mvm never sent";
   mvm_log(MVM_LOG_WARN, c->where,
-          "dropped a response from server '%s' with %s (id %s)%s%s",
-          c->server, why, idtext,
-          msg->kind == MVM_JSONRPC_ERROR ? ": " : "",
+          "dropped a response from server '%s' with %s (id %s)%s%s", c->server,
+          why, idtext, msg->kind == MVM_JSONRPC_ERROR ? ": " : "",
           msg->kind == MVM_JSONRPC_ERROR ? msg->error_message : "");
 }
 
@@ -566,9 +562,8 @@ static int pump(mvm_mcp_client *c, int timeout_ms, mvm_error *err)
 /* ------------------------------------------------------------------ wait */
 
 /* Takes the finished response of p and removes it. */
-static int finish_pending(mvm_mcp_client *c, struct pending *p,
-                          json_t **result, long long *rpc_code,
-                          mvm_error *err)
+static int finish_pending(mvm_mcp_client *c, struct pending *p, json_t **result,
+                          long long *rpc_code, mvm_error *err)
 {
   long long id = p->id;
   int rc;
@@ -586,7 +581,7 @@ static int finish_pending(mvm_mcp_client *c, struct pending *p,
     if (rpc_code != NULL)
       *rpc_code = code;
     rc = mvm_error_set(err, MVM_EPROTOCOL, c->where,
-                       "server '%s' answered '%s' with error %lld: %s",
+                       "server '%s' responded to '%s' with error %lld: %s",
                        c->server, p->method, code,
                        json_string_value(json_object_get(error, "message")));
   } else {
@@ -629,8 +624,8 @@ int mvm_mcp_client_wait(mvm_mcp_client *client, long long id, int timeout_ms,
 
     if (p == NULL)
       return mvm_error_set(err, MVM_ESTATE, c->where,
-                           "no request %lld is in flight to server '%s'",
-                           id, c->server);
+                           "no request %lld is in flight to server '%s'", id,
+                           c->server);
     if (p->done)
       return finish_pending(c, p, result, rpc_code, err);
     snprintf(method, sizeof method, "%s", p->method);
@@ -648,8 +643,8 @@ int mvm_mcp_client_wait(mvm_mcp_client *client, long long id, int timeout_ms,
     end = soft_end < hard_end ? soft_end : hard_end;
     if (now >= end) {
       bool hard = hard_end <= soft_end;
-      mvm_mcp_client_abandon(c, id, hard ? "maximum time exceeded"
-                                         : "request timed out");
+      mvm_mcp_client_abandon(
+          c, id, hard ? "maximum time exceeded" : "request timed out");
       if (hard)
         return mvm_error_set(err, MVM_ETIMEOUT, c->where,
                              "the '%s' request to server '%s' did not finish "
@@ -670,7 +665,8 @@ int mvm_mcp_client_wait(mvm_mcp_client *client, long long id, int timeout_ms,
       continue;
     if (rc == MVM_ELIMIT) {
       /* NOTE: the transport cannot tell which request an over-long
-       * message answered; the one being waited for is the likely one. */
+       * message belonged to, so the one being waited for is taken as the
+       * likely one. */
       mvm_mcp_client_abandon(c, id, "response over the size limit");
       return rc;
     }
@@ -693,24 +689,23 @@ int mvm_mcp_client_request(mvm_mcp_client *client, const char *method,
   return mvm_mcp_client_wait(client, id, timeout_ms, result, NULL, err);
 }
 
-int mvm_mcp_client_ping(mvm_mcp_client *client, int timeout_ms,
-                        mvm_error *err)
+int mvm_mcp_client_ping(mvm_mcp_client *client, int timeout_ms, mvm_error *err)
 {
   json_t *result = NULL;
-  int rc = mvm_mcp_client_request(client, "ping", NULL, timeout_ms, &result,
-                                  err);
+  int rc =
+      mvm_mcp_client_request(client, "ping", NULL, timeout_ms, &result, err);
 
   if (rc == MVM_OK && !json_is_object(result))
-    rc = mvm_error_set(err, MVM_EPROTOCOL, client->where,
-                       "server '%s' answered ping with a result that is not "
-                       "an object",
-                       client->server);
+    rc =
+        mvm_error_set(err, MVM_EPROTOCOL, client->where,
+                      "server '%s' responded to ping with a result that is not "
+                      "an object",
+                      client->server);
   json_decref(result);
   return rc;
 }
 
-int mvm_mcp_client_poll(mvm_mcp_client *client, int timeout_ms,
-                        mvm_error *err)
+int mvm_mcp_client_poll(mvm_mcp_client *client, int timeout_ms, mvm_error *err)
 {
   long long end = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
@@ -759,13 +754,12 @@ static int check_revision(mvm_mcp_client *c, const char *revision,
              i ? ", " : "", supported_revisions[i]);
   }
   return mvm_error_set(err, MVM_EPROTOCOL, c->where,
-                       "server '%s' answered with MCP revision '%.40s', "
+                       "server '%s' responded with MCP revision '%.40s', "
                        "which mvm does not support; supported: %s",
                        c->server, revision, list);
 }
 
-static int accept_init_result(mvm_mcp_client *c, json_t *result,
-                              mvm_error *err)
+static int accept_init_result(mvm_mcp_client *c, json_t *result, mvm_error *err)
 {
   const json_t *version = json_object_get(result, "protocolVersion");
   const json_t *caps = json_object_get(result, "capabilities");
@@ -774,7 +768,7 @@ static int accept_init_result(mvm_mcp_client *c, json_t *result,
 
   if (!json_is_object(result) || !json_is_string(version))
     return mvm_error_set(err, MVM_EPROTOCOL, c->where,
-                         "server '%s' answered initialize without a "
+                         "server '%s' responded to initialize without a "
                          "protocolVersion",
                          c->server);
   rc = check_revision(c, json_string_value(version), err);
@@ -782,11 +776,10 @@ static int accept_init_result(mvm_mcp_client *c, json_t *result,
     return rc;
   if (!json_is_object(caps))
     return mvm_error_set(err, MVM_EPROTOCOL, c->where,
-                         "server '%s' answered initialize without a "
+                         "server '%s' responded to initialize without a "
                          "capabilities object",
                          c->server);
-  if (!json_is_object(info) ||
-      !json_is_string(json_object_get(info, "name")))
+  if (!json_is_object(info) || !json_is_string(json_object_get(info, "name")))
     mvm_log(MVM_LOG_WARN, c->where,
             "server '%s' sent no serverInfo.name in its initialize result",
             c->server);
@@ -821,8 +814,7 @@ static int initialize(mvm_mcp_client *c, mvm_error *err)
   json_decref(params);
   if (rc)
     return rc;
-  rc = mvm_mcp_client_wait(c, id, c->opts.init_timeout_ms, &result, NULL,
-                           err);
+  rc = mvm_mcp_client_wait(c, id, c->opts.init_timeout_ms, &result, NULL, err);
   if (rc)
     return rc;
 
@@ -848,7 +840,7 @@ static int reinitialize(mvm_mcp_client *c, mvm_error *err)
 {
   int rc;
 
-  /* Requests of the lost session will never be answered. */
+  /* Requests of the lost session never get a response. */
   for (size_t i = 0; i < c->npending; i++) {
     struct pending *p = &c->pending[i];
     if (p->done)
@@ -856,8 +848,8 @@ static int reinitialize(mvm_mcp_client *c, mvm_error *err)
     p->done = true;
     p->fail_status = MVM_ESTATE;
     snprintf(p->fail_msg, sizeof p->fail_msg,
-             "server '%s' lost the session while '%s' was in flight",
-             c->server, p->method);
+             "server '%s' lost the session while '%s' was in flight", c->server,
+             p->method);
   }
   c->reinitializing = true;
   c->initialized = false;
@@ -868,8 +860,8 @@ static int reinitialize(mvm_mcp_client *c, mvm_error *err)
 }
 
 int mvm_mcp_client_open(mvm_mcp_transport *transport,
-                        const mvm_mcp_client_opts *opts,
-                        mvm_mcp_client **out, mvm_error *err)
+                        const mvm_mcp_client_opts *opts, mvm_mcp_client **out,
+                        mvm_error *err)
 {
   mvm_mcp_client *c;
   const char *name = transport->server != NULL ? transport->server : "mcp";
@@ -988,7 +980,8 @@ static const json_t *tool_named(const json_t *tools, const char *name,
   size_t i;
   json_t *tool;
 
-  json_array_foreach(tools, i, tool) {
+  json_array_foreach(tools, i, tool)
+  {
     const char *n = json_string_value(json_object_get(tool, "name"));
     if (n != NULL && strcmp(n, name) == 0) {
       if (index != NULL)
@@ -1006,16 +999,16 @@ static int note_change(json_t *changes, const char *key, const char *name)
   size_t i;
   json_t *v;
 
-  json_array_foreach(list, i, v) {
+  json_array_foreach(list, i, v)
+  {
     if (strcmp(json_string_value(v), name) == 0)
       return MVM_OK;
   }
-  return json_array_append_new(list, json_string(name)) ? MVM_ENOMEM
-                                                        : MVM_OK;
+  return json_array_append_new(list, json_string(name)) ? MVM_ENOMEM : MVM_OK;
 }
 
-static int diff_changed(const json_t *old, const json_t *tool,
-                        json_t *changes, const char *name)
+static int diff_changed(const json_t *old, const json_t *tool, json_t *changes,
+                        const char *name)
 {
   char *a = tool_fingerprint(old);
   char *b = tool_fingerprint(tool);
@@ -1031,18 +1024,18 @@ static int diff_changed(const json_t *old, const json_t *tool,
 }
 
 /* Compares two tool lists; *out is NULL when nothing changed. */
-static int diff_tools(const json_t *before, const json_t *after,
-                      json_t **out)
+static int diff_tools(const json_t *before, const json_t *after, json_t **out)
 {
-  json_t *changes = json_pack("{s:[], s:[], s:[]}", "added", "removed",
-                              "changed");
+  json_t *changes =
+      json_pack("{s:[], s:[], s:[]}", "added", "removed", "changed");
   size_t i;
   json_t *tool;
   int rc = MVM_OK;
 
   if (changes == NULL)
     return MVM_ENOMEM;
-  json_array_foreach(after, i, tool) {
+  json_array_foreach(after, i, tool)
+  {
     const char *name = json_string_value(json_object_get(tool, "name"));
     const json_t *old = tool_named(before, name, NULL);
     rc = old == NULL ? note_change(changes, "added", name)
@@ -1050,7 +1043,8 @@ static int diff_tools(const json_t *before, const json_t *after,
     if (rc)
       goto out;
   }
-  json_array_foreach(before, i, tool) {
+  json_array_foreach(before, i, tool)
+  {
     const char *name = json_string_value(json_object_get(tool, "name"));
     if (tool_named(after, name, NULL) == NULL) {
       rc = note_change(changes, "removed", name);
@@ -1083,7 +1077,8 @@ static int merge_changes(mvm_mcp_client *c, const json_t *changes)
   for (size_t k = 0; k < 3; k++) {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(changes, keys[k]), i, v) {
+    json_array_foreach(json_object_get(changes, keys[k]), i, v)
+    {
       int rc = note_change(c->changes, keys[k], json_string_value(v));
       if (rc)
         return rc;
@@ -1107,7 +1102,8 @@ static int add_page(mvm_mcp_client *c, const json_t *page, json_t *tools,
   size_t i;
   json_t *tool;
 
-  json_array_foreach(page, i, tool) {
+  json_array_foreach(page, i, tool)
+  {
     const char *name = json_string_value(json_object_get(tool, "name"));
 
     if (!json_is_object(tool) || name == NULL || name[0] == '\0' ||
@@ -1148,8 +1144,8 @@ static void report_skipped(const mvm_mcp_client *c,
 }
 
 /* Reads the next cursor of a page. *cursor NULL ends the listing. */
-static int next_cursor(mvm_mcp_client *c, const json_t *result,
-                       json_t *seen, const char **cursor, mvm_error *err)
+static int next_cursor(mvm_mcp_client *c, const json_t *result, json_t *seen,
+                       const char **cursor, mvm_error *err)
 {
   const json_t *next = json_object_get(result, "nextCursor");
 
@@ -1205,13 +1201,12 @@ static int list_all_tools(mvm_mcp_client *c, json_t **out, mvm_error *err)
       goto out;
     if (!json_is_array(json_object_get(result, "tools"))) {
       rc = mvm_error_set(err, MVM_EPROTOCOL, c->where,
-                         "server '%s' answered tools/list without a tools "
+                         "server '%s' responded to tools/list without a tools "
                          "array",
                          c->server);
       goto out;
     }
-    rc = add_page(c, json_object_get(result, "tools"), tools, &skipped,
-                  err);
+    rc = add_page(c, json_object_get(result, "tools"), tools, &skipped, err);
     if (rc == MVM_OK)
       rc = next_cursor(c, result, seen, &cursor, err);
     if (rc || cursor == NULL)
@@ -1276,8 +1271,8 @@ static int install_tools(mvm_mcp_client *c, json_t *tools, mvm_error *err)
   return MVM_OK;
 }
 
-/* Lists the tools when they were never listed or the server said they
- * changed. */
+/* Lists the tools when they were never listed or after
+ * notifications/tools/list_changed. */
 static int refresh_tools(mvm_mcp_client *c, mvm_error *err)
 {
   json_t *tools = NULL;
@@ -1346,7 +1341,8 @@ static int unknown_tool(mvm_mcp_client *c, const char *name, mvm_error *err)
   size_t i;
   json_t *tool;
 
-  json_array_foreach(c->tools, i, tool) {
+  json_array_foreach(c->tools, i, tool)
+  {
     const char *n = json_string_value(json_object_get(tool, "name"));
     size_t used = strlen(names);
     if (used + strlen(n) + 6 >= sizeof names) {
@@ -1380,15 +1376,15 @@ static void compile_schemas(mvm_mcp_client *c, size_t index)
     if (mvm_schema_compile(schema, slots[k], &err) != MVM_OK) {
       *slots[k] = NULL;
       mvm_log(MVM_LOG_WARN, c->where,
-              "the %s of tool '%s' on server '%s' is not checked: %s",
-              keys[k], name, c->server, err.msg);
+              "the %s of tool '%s' on server '%s' is not checked: %s", keys[k],
+              name, c->server, err.msg);
     }
   }
 }
 
 static int check_schema(mvm_mcp_client *c, const mvm_schema *schema,
-                        const json_t *value, const char *what,
-                        const char *tool, mvm_error *err)
+                        const json_t *value, const char *what, const char *tool,
+                        mvm_error *err)
 {
   mvm_error verr = {0};
   int rc;
@@ -1398,7 +1394,8 @@ static int check_schema(mvm_mcp_client *c, const mvm_schema *schema,
   rc = mvm_schema_validate(schema, value, &verr);
   if (rc == MVM_OK)
     return MVM_OK;
-  return mvm_error_set(err, rc, c->where, "%s of tool '%s' on server '%s' "
+  return mvm_error_set(err, rc, c->where,
+                       "%s of tool '%s' on server '%s' "
                        "do not match its schema: %s",
                        what, tool, c->server, verr.msg);
 }
@@ -1452,7 +1449,7 @@ static int check_call_result(mvm_mcp_client *c, const char *tool,
 
   if (!json_is_object(result) || !json_is_array(content))
     return mvm_error_set(err, MVM_EPROTOCOL, c->where,
-                         "server '%s' answered tool '%s' without a content "
+                         "tool '%s' on server '%s' returned no content "
                          "array",
                          c->server, tool);
   if (json_array_size(content) > c->opts.max_content_items)
@@ -1461,7 +1458,8 @@ static int check_call_result(mvm_mcp_client *c, const char *tool,
                          "items, over the maximum of %u content items",
                          tool, c->server, json_array_size(content),
                          c->opts.max_content_items);
-  json_array_foreach(content, i, item) {
+  json_array_foreach(content, i, item)
+  {
     const char *type = NULL;
     const char *problem = content_problem(item, &type);
     if (problem != NULL)
@@ -1508,9 +1506,8 @@ static int check_output(mvm_mcp_client *c, size_t index, const char *tool,
 }
 
 int mvm_mcp_client_call_tool(mvm_mcp_client *client, const char *name,
-                             const json_t *args,
-                             const mvm_tool_call_opts *opts, json_t **result,
-                             mvm_error *err)
+                             const json_t *args, const mvm_tool_call_opts *opts,
+                             json_t **result, mvm_error *err)
 {
   mvm_mcp_client *c = client;
   json_t *empty = NULL;
@@ -1527,8 +1524,7 @@ int mvm_mcp_client_call_tool(mvm_mcp_client *client, const char *name,
                          "a server request callback cannot call tools");
   if (args != NULL && !json_is_object(args))
     return mvm_error_set(err, MVM_EINVAL, c->where,
-                         "arguments of tool '%s' must be a JSON object",
-                         name);
+                         "arguments of tool '%s' must be a JSON object", name);
   rc = refresh_tools(c, err);
   if (rc)
     return rc;

@@ -1,15 +1,15 @@
 /* mcp_client.h - the MCP client core, over any mvm_mcp_transport.
  *
  * One client talks to one server. mvm_mcp_client_open sends initialize,
- * checks the protocol revision the server answers with, then sends
+ * checks the protocol revision the server responds with, then sends
  * notifications/initialized. The client is single-threaded: it reads from
  * the transport only inside its own calls, and while it waits for a
- * response it also answers the server's requests (ping, roots/list,
+ * response it also responds to the server's requests (ping, roots/list,
  * elicitation/create, sampling/createMessage) and handles its
  * notifications (progress, tools/list_changed, log messages).
  *
  * Protocol revisions: it requests MVM_MCP_LATEST_REVISION and accepts a
- * server that answers with any revision in MVM_MCP_REVISIONS.
+ * server that responds with any revision in MVM_MCP_REVISIONS.
  *
  * Ownership: the client owns its transport from mvm_mcp_client_open on
  * (also when open fails) and closes it in mvm_mcp_client_close. JSON it
@@ -27,7 +27,7 @@
 #include "mvm.h"
 #include "tools/mcp_transport.h"
 
-/* Revisions mvm speaks, newest first. A server answering with another
+/* Revisions mvm speaks, newest first. A server that responds with another
  * revision is rejected with MVM_EPROTOCOL. */
 #define MVM_MCP_LATEST_REVISION "2025-11-25"
 #define MVM_MCP_REVISIONS "2025-11-25", "2025-06-18", "2025-03-26"
@@ -51,13 +51,13 @@ typedef struct mvm_mcp_root {
   const char *name; /* may be NULL */
 } mvm_mcp_root;
 
-/* Answers a server's request for the user (elicitation/create) or for a
- * model (sampling/createMessage). `params` are the request's params.
- * On MVM_OK, *result is a new reference to the JSON-RPC result: for
- * elicitation {"action": "accept"|"decline"|"cancel", "content": {...}},
- * for sampling a CreateMessageResult. A non-zero status makes the client
- * answer with a JSON-RPC error carrying err's message (for sampling, code
- * MVM_MCP_SAMPLING_REJECTED). */
+/* A host handler for a server's request for the user (elicitation/create)
+ * or for a model (sampling/createMessage). `params` are the request's
+ * params. On MVM_OK, *result is a new reference to the JSON-RPC result:
+ * {"action": "accept"|"decline"|"cancel", "content": {...}} for
+ * elicitation, a CreateMessageResult for sampling. A non-zero status makes
+ * the client respond with a JSON-RPC error carrying err's message (code
+ * -32603, or MVM_MCP_SAMPLING_REJECTED for sampling). */
 typedef int (*mvm_mcp_request_fn)(void *ctx, const char *server,
                                   const json_t *params, json_t **result,
                                   mvm_error *err);
@@ -70,7 +70,7 @@ typedef void (*mvm_mcp_tools_changed_fn)(void *ctx, const char *server,
                                          const json_t *changes);
 
 typedef struct mvm_mcp_client_opts {
-  const char *revision;    /* revision to request; NULL: the latest */
+  const char *revision;      /* revision to request; NULL: the latest */
   const mvm_mcp_root *roots; /* declares the roots capability when set */
   size_t nroots;
   /* Declares the elicitation capability (form mode) when set. With no
@@ -96,9 +96,9 @@ typedef struct mvm_mcp_client_opts {
 /* Counters for tests and diagnostics. */
 typedef struct mvm_mcp_client_stats {
   uint64_t requests_sent;
-  uint64_t responses_dropped; /* null, unknown or already answered id */
+  uint64_t responses_dropped; /* null id, unknown id, or a repeat */
   uint64_t invalid_messages;  /* not JSON or not JSON-RPC */
-  uint64_t server_requests;   /* requests from the server answered */
+  uint64_t server_requests;   /* requests from the server handled */
   uint64_t notifications;     /* notifications from the server */
   uint64_t progress;          /* progress notifications for our requests */
   uint64_t cancels_sent;      /* notifications/cancelled sent */
@@ -112,13 +112,14 @@ void mvm_mcp_client_opts_init(mvm_mcp_client_opts *opts);
 /* Initializes a session over `transport` (which the client takes over,
  * and closes when this fails). opts may be NULL; roots and callbacks in
  * it must outlive the client. Fails with MVM_EPROTOCOL when the server
- * answers initialize with an error, an invalid result or an unsupported
- * revision (the message names it and the supported ones), MVM_ETIMEOUT
- * when it does not answer within init_timeout_ms, MVM_EIO when it exits.
+ * responds to initialize with an error, an invalid result or an
+ * unsupported revision (the message names it and the supported ones),
+ * MVM_ETIMEOUT when it does not respond within init_timeout_ms, and
+ * MVM_EIO when it exits.
  * Release the client with mvm_mcp_client_close. */
 int mvm_mcp_client_open(mvm_mcp_transport *transport,
-                        const mvm_mcp_client_opts *opts,
-                        mvm_mcp_client **out, mvm_error *err);
+                        const mvm_mcp_client_opts *opts, mvm_mcp_client **out,
+                        mvm_error *err);
 
 /* Closes the transport (for stdio: stops the server) and frees the
  * client. NULL is allowed. */
@@ -140,13 +141,13 @@ const char *mvm_mcp_client_transport_kind(const mvm_mcp_client *client);
 void mvm_mcp_client_stats_get(const mvm_mcp_client *client,
                               mvm_mcp_client_stats *out);
 
-/* Returns the server's tools as a new JSON array of Tool objects, listing
- * them again first when the server said they changed (or on first use).
- * Pages through tools/list: a repeated cursor ends the listing with a
- * warning, duplicate names keep the first tool with a warning. Fails with
- * MVM_ELIMIT past max_pages pages or max_tools tools (each message names
- * its limit), MVM_EPROTOCOL for an invalid result, or a transport error.
- * A server without the tools capability has no tools. */
+/* Returns the server's tools as a new JSON array of Tool objects. Lists
+ * them first on first use and after notifications/tools/list_changed,
+ * paging through tools/list. A repeated cursor ends the listing with a
+ * warning, and a duplicate name keeps the first tool with a warning.
+ * Fails with MVM_ELIMIT past max_pages pages or max_tools tools (each
+ * message names its limit), MVM_EPROTOCOL for an invalid result, or a
+ * transport error. A server without the tools capability has no tools. */
 int mvm_mcp_client_list_tools(mvm_mcp_client *client, json_t **tools,
                               mvm_error *err);
 
@@ -159,26 +160,24 @@ int mvm_mcp_client_list_tools(mvm_mcp_client *client, json_t **tools,
  * the call with MVM_ECANCELLED. opts->timeout_s sets the per-request
  * timeout, which progress restarts; max_timeout_ms always applies. On a
  * timeout or cancellation the client sends notifications/cancelled.
- * Fails with MVM_ENOTFOUND for an unknown tool, MVM_ESCHEMA when the
- * arguments or the structuredContent do not match the tool's schemas,
- * MVM_ETOOL when the server answers with a JSON-RPC error, MVM_EPROTOCOL
- * for an invalid result, MVM_ELIMIT past max_content_items, MVM_ETIMEOUT,
- * or a transport error. */
+ *
+ * Fails with MVM_ENOTFOUND for an unknown tool, and with MVM_ESCHEMA when
+ * the arguments or the structuredContent do not match the tool's schemas.
+ * Fails with MVM_ETOOL when the server responds with a JSON-RPC error,
+ * MVM_EPROTOCOL for an invalid result, MVM_ELIMIT past max_content_items,
+ * MVM_ETIMEOUT, or a transport error. */
 int mvm_mcp_client_call_tool(mvm_mcp_client *client, const char *name,
-                             const json_t *args,
-                             const mvm_tool_call_opts *opts, json_t **result,
-                             mvm_error *err);
+                             const json_t *args, const mvm_tool_call_opts *opts,
+                             json_t **result, mvm_error *err);
 
 /* Sends ping and waits up to timeout_ms (0: the request timeout) for the
  * empty result. */
-int mvm_mcp_client_ping(mvm_mcp_client *client, int timeout_ms,
-                        mvm_error *err);
+int mvm_mcp_client_ping(mvm_mcp_client *client, int timeout_ms, mvm_error *err);
 
 /* Handles what the server sends for up to timeout_ms (0: only what has
- * arrived), answering its requests. For a host that is idle between
+ * arrived), responding to its requests, for a host that is idle between
  * calls. Fails only when the transport fails. */
-int mvm_mcp_client_poll(mvm_mcp_client *client, int timeout_ms,
-                        mvm_error *err);
+int mvm_mcp_client_poll(mvm_mcp_client *client, int timeout_ms, mvm_error *err);
 
 /* Returns the tool changes gathered since the last call, merged into one
  * {"added", "removed", "changed"} object (a new reference), or NULL when
@@ -189,38 +188,35 @@ int mvm_mcp_client_take_changes(mvm_mcp_client *client, json_t **changes,
 
 /*
  * Requests in flight. mvm_mcp_client_start sends a request and returns
- * its id; mvm_mcp_client_wait waits for the response to one id while
- * keeping responses to other ids for their own wait, so responses may
- * arrive in any order. Every started request must be waited for or
- * abandoned.
+ * its id. mvm_mcp_client_wait waits for the response to one id and keeps
+ * responses to other ids for their own wait, so responses may arrive in
+ * any order. Every started request must be waited for or abandoned.
  */
 
 /* Sends `method` with `params` (borrowed, may be NULL). progress (may be
  * NULL) must stay valid until the wait returns; when set, the request
  * carries a progressToken. */
 int mvm_mcp_client_start(mvm_mcp_client *client, const char *method,
-                         const json_t *params,
-                         const mvm_model_stream *progress, long long *id,
-                         mvm_error *err);
+                         const json_t *params, const mvm_model_stream *progress,
+                         long long *id, mvm_error *err);
 
 /* Waits for the response to `id`. timeout_ms (0: the request timeout) is
  * restarted by progress; max_timeout_ms is not. On MVM_OK *result is a
  * new reference to the result. A JSON-RPC error response is MVM_EPROTOCOL
  * with the server's code and message in err, and its code in *rpc_code
- * (may be NULL; 0 otherwise). On a timeout, cancellation or transport
- * failure the request is abandoned and, except for initialize,
- * notifications/cancelled is sent. */
+ * (may be NULL; 0 otherwise). On a timeout, a cancellation by the host or
+ * an over-long response the request is abandoned as by
+ * mvm_mcp_client_abandon. On a transport failure it is forgotten. */
 int mvm_mcp_client_wait(mvm_mcp_client *client, long long id, int timeout_ms,
-                        json_t **result, long long *rpc_code,
-                        mvm_error *err);
+                        json_t **result, long long *rpc_code, mvm_error *err);
 
 /* Starts and waits for one request. */
 int mvm_mcp_client_request(mvm_mcp_client *client, const char *method,
                            const json_t *params, int timeout_ms,
                            json_t **result, mvm_error *err);
 
-/* Forgets a started request and tells the server with
- * notifications/cancelled and `reason`. Its late response is dropped. */
+/* Forgets a started request and sends notifications/cancelled with
+ * `reason` (never for initialize). Its late response is dropped. */
 void mvm_mcp_client_abandon(mvm_mcp_client *client, long long id,
                             const char *reason);
 

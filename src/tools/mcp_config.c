@@ -14,11 +14,11 @@
 #define WHERE "mcp-config"
 
 /* Variables a stdio server gets from mvm's environment by default. */
-static const char *const inherited_env[] = {"HOME", "LOGNAME", "PATH",
-                                            "SHELL", "TERM", "USER"};
+static const char *const inherited_env[] = {"HOME",  "LOGNAME", "PATH",
+                                            "SHELL", "TERM",    "USER"};
 
-static const char *const stdio_members[] = {"command", "args", "env", "cwd",
-                                            "type", "disabled"};
+static const char *const stdio_members[] = {"command", "args", "env",
+                                            "cwd",     "type", "disabled"};
 static const char *const http_members[] = {"url", "headers", "type",
                                            "disabled"};
 
@@ -127,9 +127,8 @@ static int expand(const struct where *w, const char *member, const char *in,
       rc = mvm_error_set(err, MVM_ECONFIG, WHERE,
                          "%s: server '%s': %s has an invalid variable name "
                          "'%.*s'; use ${NAME} with letters, digits and _",
-                         w->file, w->server, member, (int)(nlen > 64 ? 64
-                                                                     : nlen),
-                         name);
+                         w->file, w->server, member,
+                         (int)(nlen > 64 ? 64 : nlen), name);
       goto out;
     }
 
@@ -165,12 +164,14 @@ static void warn_unknown(const struct where *w, const json_t *server,
   const char *key;
   json_t *value;
 
-  json_object_foreach((json_t *)server, key, value) {
+  json_object_foreach((json_t *)server, key, value)
+  {
     size_t i;
     for (i = 0; i < nknown && strcmp(key, known[i]) != 0; i++)
       ;
     if (i == nknown)
-      mvm_log(MVM_LOG_WARN, WHERE, "%s: server '%s': unknown member '%s' "
+      mvm_log(MVM_LOG_WARN, WHERE,
+              "%s: server '%s': unknown member '%s' "
               "ignored",
               w->file, w->server, key);
   }
@@ -235,8 +236,7 @@ nomem:
 
 /* Appends "key=value" to envp[0..*n), replacing an entry with the same
  * key. */
-static int env_put(char **envp, size_t *n, const char *key,
-                   const char *value)
+static int env_put(char **envp, size_t *n, const char *key, const char *value)
 {
   size_t klen = strlen(key);
   size_t len = klen + strlen(value) + 2;
@@ -290,7 +290,8 @@ static int build_env(const struct where *w, const json_t *env, char ***out,
   if (rc)
     goto fail_nomem;
 
-  json_object_foreach((json_t *)env, key, value) {
+  json_object_foreach((json_t *)env, key, value)
+  {
     char member[160];
     char *expanded = NULL;
 
@@ -354,7 +355,8 @@ static int build_headers(const struct where *w, const json_t *headers,
   if (list == NULL)
     return oom(err);
 
-  json_object_foreach((json_t *)headers, key, value) {
+  json_object_foreach((json_t *)headers, key, value)
+  {
     char member[160];
     char *expanded = NULL;
     int rc;
@@ -481,9 +483,8 @@ static int parse_http(const struct where *w, const json_t *def,
   return build_headers(w, json_object_get(def, "headers"), &s->headers, err);
 }
 
-static int parse_server(const char *origin, const char *name,
-                        const json_t *def, mvm_mcp_server_config *s,
-                        mvm_error *err)
+static int parse_server(const char *origin, const char *name, const json_t *def,
+                        mvm_mcp_server_config *s, mvm_error *err)
 {
   struct where w = {origin, name};
   bool has_command = json_object_get(def, "command") != NULL;
@@ -530,24 +531,22 @@ int mvm_mcp_config_parse(const json_t *doc, const char *origin,
   if (json_object_size(servers) > MVM_MCP_CONFIG_MAX_SERVERS)
     return mvm_error_set(err, MVM_ECONFIG, WHERE,
                          "%s has %zu servers, over the maximum of %d", origin,
-                         json_object_size(servers),
-                         MVM_MCP_CONFIG_MAX_SERVERS);
+                         json_object_size(servers), MVM_MCP_CONFIG_MAX_SERVERS);
 
   cfg = calloc(1, sizeof *cfg);
   if (cfg == NULL)
     return oom(err);
   cfg->path = strdup(origin);
-  cfg->servers = calloc(json_object_size(servers) + 1,
-                        sizeof *cfg->servers);
+  cfg->servers = calloc(json_object_size(servers) + 1, sizeof *cfg->servers);
   if (cfg->path == NULL || cfg->servers == NULL) {
     mvm_mcp_config_free(cfg);
     return oom(err);
   }
 
-  json_object_foreach((json_t *)servers, name, def) {
+  json_object_foreach((json_t *)servers, name, def)
+  {
     if (json_is_true(json_object_get(def, "disabled"))) {
-      mvm_log(MVM_LOG_INFO, WHERE, "%s: server '%s' is disabled", origin,
-              name);
+      mvm_log(MVM_LOG_INFO, WHERE, "%s: server '%s' is disabled", origin, name);
       continue;
     }
     rc = parse_server(origin, name, def, &cfg->servers[cfg->count], err);
@@ -562,8 +561,7 @@ int mvm_mcp_config_parse(const json_t *doc, const char *origin,
   return MVM_OK;
 }
 
-int mvm_mcp_config_load(const char *path, mvm_mcp_config **out,
-                        mvm_error *err)
+int mvm_mcp_config_load(const char *path, mvm_mcp_config **out, mvm_error *err)
 {
   mvm_json_limits limits = {.max_bytes = MVM_MCP_CONFIG_MAX_BYTES};
   json_t *doc = NULL;
@@ -584,8 +582,8 @@ int mvm_mcp_config_load(const char *path, mvm_mcp_config **out,
   return rc;
 }
 
-const mvm_mcp_server_config *
-mvm_mcp_config_find(const mvm_mcp_config *config, const char *name)
+const mvm_mcp_server_config *mvm_mcp_config_find(const mvm_mcp_config *config,
+                                                 const char *name)
 {
   for (size_t i = 0; i < config->count; i++) {
     if (strcmp(config->servers[i].name, name) == 0)
@@ -596,8 +594,8 @@ mvm_mcp_config_find(const mvm_mcp_config *config, const char *name)
 
 /* Opens a url server over the Streamable HTTP transport. */
 static int open_http(const mvm_mcp_server_config *server,
-                     const mvm_mcp_client_opts *client_opts,
-                     mvm_toolbox *out, mvm_error *err)
+                     const mvm_mcp_client_opts *client_opts, mvm_toolbox *out,
+                     mvm_error *err)
 {
   mvm_mcp_http_config hc = {0};
   mvm_mcp_transport *t = NULL;

@@ -11,9 +11,10 @@
  *
  * "${VAR}" in env values and header values is replaced by the variable
  * from mvm's environment, and "${VAR:-default}" falls back to the
- * default; a variable that is unset and has no default is an error. A
- * server with "disabled": true is skipped. Unknown members are ignored
- * with a warning. A relative cwd is taken from the file's directory.
+ * default when the variable is unset or empty. A variable that is unset
+ * and has no default is an error. A server with "disabled": true is
+ * skipped. Unknown members are ignored with a warning. A relative cwd is
+ * taken from the file's directory.
  *
  * A stdio server's environment is HOME, LOGNAME, PATH, SHELL, TERM and
  * USER from mvm's environment (the variables the MCP TypeScript SDK
@@ -69,8 +70,7 @@ typedef struct mvm_mcp_config {
  * MVM_ECONFIG for anything invalid, with a message naming the file, the
  * server and the member (and, for a missing variable, its name but never
  * a value). */
-int mvm_mcp_config_load(const char *path, mvm_mcp_config **out,
-                        mvm_error *err);
+int mvm_mcp_config_load(const char *path, mvm_mcp_config **out, mvm_error *err);
 
 /* Checks a parsed document like mvm_mcp_config_load. `origin` names it
  * in messages, and relative cwd values are taken from its directory
@@ -81,8 +81,8 @@ int mvm_mcp_config_parse(const json_t *doc, const char *origin,
 void mvm_mcp_config_free(mvm_mcp_config *config);
 
 /* Returns the server called name (borrowed), or NULL. */
-const mvm_mcp_server_config *
-mvm_mcp_config_find(const mvm_mcp_config *config, const char *name);
+const mvm_mcp_server_config *mvm_mcp_config_find(const mvm_mcp_config *config,
+                                                 const char *name);
 
 /* Starts one server and returns it as a toolbox (see mvm_mcp_toolbox_new)
  * that the caller closes with out->ops->close(out->self). client_opts

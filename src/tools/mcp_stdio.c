@@ -42,11 +42,11 @@ struct stdio_transport {
   int exit_status; /* a wait status, valid when exited */
   bool reaped;
   bool out_eof;
-  char *dead_msg;  /* why the transport is unusable, or NULL */
+  char *dead_msg; /* why the transport is unusable, or NULL */
   char last_stderr[256];
 
-  long long log_window_ms; /* start of the current rate-limit second */
-  unsigned log_lines;      /* lines logged in the current second */
+  long long log_window_ms;  /* start of the current rate-limit second */
+  unsigned log_lines;       /* lines logged in the current second */
   unsigned long suppressed; /* lines not logged since the last report */
 };
 
@@ -98,8 +98,8 @@ static bool rate_allow(struct stdio_transport *t)
 static void log_stderr_line(struct stdio_transport *t, const char *line,
                             size_t len)
 {
-  size_t keep = len < sizeof t->last_stderr - 1 ? len
-                                                : sizeof t->last_stderr - 1;
+  size_t keep =
+      len < sizeof t->last_stderr - 1 ? len : sizeof t->last_stderr - 1;
 
   if (len == 0)
     return;
@@ -230,8 +230,7 @@ static void describe_exit(struct stdio_transport *t, char *buf, size_t size)
   if (!t->exited)
     snprintf(buf, size, "closed its standard output");
   else if (WIFEXITED(t->exit_status))
-    snprintf(buf, size, "exited with status %d",
-             WEXITSTATUS(t->exit_status));
+    snprintf(buf, size, "exited with status %d", WEXITSTATUS(t->exit_status));
   else
     snprintf(buf, size, "was killed by signal %d (%s)",
              WTERMSIG(t->exit_status), strsignal(WTERMSIG(t->exit_status)));
@@ -266,8 +265,8 @@ static int dead_error(struct stdio_transport *t, mvm_error *err)
 }
 
 /* Writes all of data to fd with SIGPIPE blocked, so a closed pipe gives
- * EPIPE instead of killing mvm. A SIGPIPE raised here is consumed; one
- * that was pending before stays pending. */
+ * EPIPE instead of killing mvm. A SIGPIPE raised here is consumed, but
+ * one that was pending before stays pending. */
 static int write_all(struct stdio_transport *t, const char *data, size_t len,
                      mvm_error *err)
 {
@@ -369,8 +368,7 @@ static bool looks_like_json(const char *line, size_t len, bool *blank)
   return false;
 }
 
-static void log_noise(struct stdio_transport *t, const char *line,
-                      size_t len)
+static void log_noise(struct stdio_transport *t, const char *line, size_t len)
 {
   if (rate_allow(t))
     mvm_log(MVM_LOG_WARN, t->where,
@@ -499,7 +497,8 @@ static void signal_group(struct stdio_transport *t, int sig)
     kill(t->pid, sig);
 }
 
-/* Stops the child as MCP's stdio shutdown asks and reaps it. */
+/* Stops the child in the order MCP's lifecycle gives for stdio, then
+ * reaps it. */
 static void stop_child(struct stdio_transport *t)
 {
   if (t->reaped || t->pid <= 0)
@@ -623,9 +622,9 @@ static int check_cwd(const struct stdio_transport *t, const char *cwd,
 
 /* Signals whose handlers the child gets back at their defaults, whatever
  * mvm installed. */
-static const int default_signals[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,
-                                      SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2,
-                                      SIGALRM};
+static const int default_signals[] = {SIGPIPE, SIGINT,  SIGTERM,
+                                      SIGHUP,  SIGQUIT, SIGCHLD,
+                                      SIGUSR1, SIGUSR2, SIGALRM};
 
 static int spawn_child(struct stdio_transport *t,
                        const mvm_mcp_stdio_opts *opts, int pipes[3][2],
@@ -636,8 +635,8 @@ static int spawn_child(struct stdio_transport *t,
   sigset_t mask;
   sigset_t defaults;
   static char *const empty_env[] = {NULL};
-  char *const *envp = opts->envp != NULL ? (char *const *)opts->envp
-                                         : empty_env;
+  char *const *envp =
+      opts->envp != NULL ? (char *const *)opts->envp : empty_env;
   int rc;
 
   if (posix_spawn_file_actions_init(&actions) != 0)
@@ -649,8 +648,7 @@ static int spawn_child(struct stdio_transport *t,
 
   sigemptyset(&mask);
   sigemptyset(&defaults);
-  for (size_t i = 0; i < sizeof default_signals / sizeof *default_signals;
-       i++)
+  for (size_t i = 0; i < sizeof default_signals / sizeof *default_signals; i++)
     sigaddset(&defaults, default_signals[i]);
 
   rc = posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0);
@@ -689,8 +687,8 @@ static int spawn_child(struct stdio_transport *t,
   return MVM_OK;
 }
 
-int mvm_mcp_stdio_open(const mvm_mcp_stdio_opts *opts,
-                       mvm_mcp_transport **out, mvm_error *err)
+int mvm_mcp_stdio_open(const mvm_mcp_stdio_opts *opts, mvm_mcp_transport **out,
+                       mvm_error *err)
 {
   struct stdio_transport *t = NULL;
   int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};

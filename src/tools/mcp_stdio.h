@@ -20,9 +20,9 @@
  * waits up to term_grace_ms, then sends SIGKILL and reaps the child, so no
  * zombie is left.
  *
- * The transport reads stderr only inside send and recv, so a server that
- * writes more than a pipe's capacity (64 KiB on Linux) to stderr while the
- * client is idle blocks until the next call.
+ * NOTE: the transport reads stderr only inside send and recv, so a server
+ * that writes more than a pipe's capacity (64 KiB on Linux) to stderr
+ * while the client is idle blocks until the next call.
  */
 #ifndef MVM_TOOLS_MCP_STDIO_H
 #define MVM_TOOLS_MCP_STDIO_H
@@ -42,17 +42,17 @@
 #define MVM_MCP_STDIO_MAX_STDERR_LINE 2048
 
 typedef struct mvm_mcp_stdio_opts {
-  const char *server;       /* name in logs and errors; required */
-  const char *const *argv;  /* NULL-terminated; argv[0] is looked up in
-                               mvm's own PATH when it has no '/' */
-  const char *const *envp;  /* the child's whole environment, "K=V"
-                               strings, NULL-terminated; NULL: empty */
-  const char *cwd;          /* NULL: mvm's working directory */
-  size_t max_message_bytes; /* 0: MVM_MCP_STDIO_DEFAULT_MAX_MESSAGE */
-  int close_grace_ms;       /* 0: the default above */
-  int term_grace_ms;        /* 0: the default above */
-  int write_timeout_ms;     /* a send that cannot write for this long
-                               fails with MVM_ETIMEOUT; 0: the default */
+  const char *server;          /* name in logs and errors; required */
+  const char *const *argv;     /* NULL-terminated; argv[0] is looked up in
+                                  mvm's own PATH when it has no '/' */
+  const char *const *envp;     /* the child's whole environment, "K=V"
+                                  strings, NULL-terminated; NULL: empty */
+  const char *cwd;             /* NULL: mvm's working directory */
+  size_t max_message_bytes;    /* 0: MVM_MCP_STDIO_DEFAULT_MAX_MESSAGE */
+  int close_grace_ms;          /* 0: the default above */
+  int term_grace_ms;           /* 0: the default above */
+  int write_timeout_ms;        /* a send that cannot write for this long
+                                  fails with MVM_ETIMEOUT; 0: the default */
   unsigned stderr_lines_per_s; /* 0: the default above */
 } mvm_mcp_stdio_opts;
 
@@ -61,8 +61,8 @@ typedef struct mvm_mcp_stdio_opts {
  * Fails with MVM_EINVAL for a missing server name or argv, MVM_ENOTFOUND
  * when the command or cwd does not exist, MVM_EIO when the process cannot
  * be started, naming the server and the command. */
-int mvm_mcp_stdio_open(const mvm_mcp_stdio_opts *opts,
-                       mvm_mcp_transport **out, mvm_error *err);
+int mvm_mcp_stdio_open(const mvm_mcp_stdio_opts *opts, mvm_mcp_transport **out,
+                       mvm_error *err);
 
 /* Returns the child's process id, or 0 once it has been reaped or when t
  * is not a stdio transport. */

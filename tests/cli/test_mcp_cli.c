@@ -23,8 +23,8 @@ static char bad_config[64];
 static int setup(void **state)
 {
   const char *node = mcp_test_node();
-  const char *everything = mcp_test_module(
-      "@modelcontextprotocol/server-everything/dist/index.js");
+  const char *everything =
+      mcp_test_module("@modelcontextprotocol/server-everything/dist/index.js");
   json_t *doc;
   int fd;
 
@@ -70,20 +70,20 @@ static int teardown(void **state)
 
 /* Runs mvm with up to 8 arguments after "tools". */
 static int run(char **out, char **errout, const char *a1, const char *a2,
-               const char *a3, const char *a4, const char *a5,
-               const char *a6, const char *a7, const char *a8)
+               const char *a3, const char *a4, const char *a5, const char *a6,
+               const char *a7, const char *a8)
 {
-  char *argv[] = {(char *)bin, "tools", (char *)a1, (char *)a2, (char *)a3,
-                  (char *)a4,  (char *)a5, (char *)a6, (char *)a7,
-                  (char *)a8,  NULL};
+  char *argv[] = {(char *)bin, "tools",    (char *)a1, (char *)a2,
+                  (char *)a3,  (char *)a4, (char *)a5, (char *)a6,
+                  (char *)a7,  (char *)a8, NULL};
   return store_test_run(argv, out, errout);
 }
 
 static void prints_help(void **state)
 {
   char *out = NULL;
-  int code = run(&out, NULL, "--help", NULL, NULL, NULL, NULL, NULL, NULL,
-                 NULL);
+  int code =
+      run(&out, NULL, "--help", NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 
   assert_int_equal(code, 0);
   assert_non_null(strstr(out, "usage: mvm tools list"));
@@ -95,13 +95,13 @@ static void lists_one_server(void **state)
 {
   char *out = NULL;
   char *err = NULL;
-  int code = run(&out, &err, "list", "fixture", "--config", config, NULL,
-                 NULL, NULL, NULL);
+  int code = run(&out, &err, "list", "fixture", "--config", config, NULL, NULL,
+                 NULL, NULL);
 
   if (code != 0)
     fail_msg("exit %d: %s", code, err);
   assert_non_null(strstr(out, "fixture (stdio, misbehave 1.0.0, MCP "
-                              "2025-11-25): 19 tools"));
+                              "2025-11-25): 20 tools"));
   assert_non_null(strstr(out, "  fixture.echo  sha256:"));
   assert_non_null(strstr(out, "      Echoes the text argument\n"));
   assert_null(strstr(out, "everything"));
@@ -132,8 +132,8 @@ static void lists_as_json(void **state)
   const json_t *server;
   const json_t *tool;
   const char *hash;
-  int code = run(&out, &err, "list", "fixture", "--json", "--config",
-                 config, NULL, NULL, NULL);
+  int code = run(&out, &err, "list", "fixture", "--json", "--config", config,
+                 NULL, NULL, NULL);
 
   assert_int_equal(code, 0);
   doc = json_loads(out, 0, NULL);
@@ -141,8 +141,8 @@ static void lists_as_json(void **state)
   server = json_array_get(json_object_get(doc, "servers"), 0);
   assert_string_equal(json_string_value(json_object_get(server, "name")),
                       "fixture");
-  assert_string_equal(
-      json_string_value(json_object_get(server, "revision")), "2025-11-25");
+  assert_string_equal(json_string_value(json_object_get(server, "revision")),
+                      "2025-11-25");
   tool = json_array_get(json_object_get(server, "tools"), 0);
   hash = json_string_value(json_object_get(tool, "hash"));
   assert_non_null(hash);
@@ -157,8 +157,8 @@ static void list_goes_on_past_a_broken_server(void **state)
 {
   char *out = NULL;
   char *err = NULL;
-  int code = run(&out, &err, "list", "--config", config, NULL, NULL, NULL,
-                 NULL, NULL);
+  int code =
+      run(&out, &err, "list", "--config", config, NULL, NULL, NULL, NULL, NULL);
 
   assert_int_equal(code, 8);
   assert_non_null(strstr(out, "fixture.echo"));
@@ -172,9 +172,9 @@ static void calls_a_tool(void **state)
 {
   char *out = NULL;
   char *err = NULL;
-  int code = run(&out, &err, "call", "fixture", "echo",
-                 "{\"text\": \"from the cli\"}", "--config", config, NULL,
-                 NULL);
+  int code =
+      run(&out, &err, "call", "fixture", "echo", "{\"text\": \"from the cli\"}",
+          "--config", config, NULL, NULL);
 
   if (code != 0)
     fail_msg("exit %d: %s", code, err);
@@ -189,8 +189,8 @@ static void summarizes_other_content(void **state)
   char *out = NULL;
   char *err = NULL;
   int code = run(&out, &err, "call", "everything", "get-resource-reference",
-                 "{\"resourceType\": \"Text\", \"resourceId\": 3}",
-                 "--config", config, NULL, NULL);
+                 "{\"resourceType\": \"Text\", \"resourceId\": 3}", "--config",
+                 config, NULL, NULL);
 
   if (code != 0)
     fail_msg("exit %d: %s", code, err);
@@ -232,9 +232,9 @@ static void reports_progress(void **state)
 {
   char *out = NULL;
   char *err = NULL;
-  int code = run(&out, &err, "call", "fixture", "progress-slow",
-                 "{\"steps\": 2, \"gap_ms\": 10}", "--config", config, NULL,
-                 NULL);
+  int code =
+      run(&out, &err, "call", "fixture", "progress-slow",
+          "{\"steps\": 2, \"gap_ms\": 10}", "--config", config, NULL, NULL);
 
   assert_int_equal(code, 0);
   assert_non_null(strstr(err, "progress 1/2: step 1"));
@@ -250,37 +250,46 @@ static void exit_codes(void **state)
     int code;
     const char *message;
   } cases[] = {
-      {{"call", "fixture", "fail", "--config", config}, 1,
+      {{"call", "fixture", "fail", "--config", config},
+       1,
        "tool 'fail' on server 'fixture' reported an error"},
-      {{"call", "nosuch", "echo", "--config", config}, 2,
+      {{"call", "nosuch", "echo", "--config", config},
+       2,
        "has no server 'nosuch'"},
-      {{"call", "fixture", "nosuch", "--config", config}, 2,
+      {{"call", "fixture", "nosuch", "--config", config},
+       2,
        "has no tool 'nosuch'"},
-      {{"call", "fixture", "echo", "{\"text\": 1}", "--config", config}, 2,
+      {{"call", "fixture", "echo", "{\"text\": 1}", "--config", config},
+       2,
        "do not match the input schema of 'echo'"},
-      {{"call", "fixture", "echo", "not json", "--config", config}, 2,
+      {{"call", "fixture", "echo", "not json", "--config", config},
+       2,
        "JSON-ARGS is not valid JSON"},
       {{"call", "fixture", "--config", config}, 2, "call needs SERVER TOOL"},
       {{"frobnicate"}, 2, "unknown subcommand"},
       {{"list", "--bogus"}, 2, "unknown option"},
       {{"call", "fixture", "hang", "--timeout", "0.3", "--config", config},
-       8, "within 300 ms"},
-      {{"call", "fixture", "die", "--config", config}, 8,
+       8,
+       "within 300 ms"},
+      {{"call", "fixture", "die", "--config", config},
+       8,
        "exited with status 3"},
-      {{"call", "fixture", "rpc-error", "--config", config}, 8,
+      {{"call", "fixture", "rpc-error", "--config", config},
+       8,
        "no such thing"},
-      {{"call", "broken", "echo", "--config", config}, 8,
+      {{"call", "broken", "echo", "--config", config},
+       8,
        "missing configuration"},
       {{"list", "--config", bad_config}, 4, "server name 'a.b' is invalid"},
-      {{"list", "--config", "/nonexistent/mcp.json"}, 10,
+      {{"list", "--config", "/nonexistent/mcp.json"},
+       10,
        "/nonexistent/mcp.json"},
   };
 
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *err = NULL;
     const char *const *a = cases[i].args;
-    int code = run(NULL, &err, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
-                   a[7]);
+    int code = run(NULL, &err, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
     if (code != cases[i].code || strstr(err, cases[i].message) == NULL)
       fail_msg("case %zu: exit %d (expected %d), stderr: %s", i, code,
                cases[i].code, err);
@@ -300,8 +309,8 @@ static void needs_a_config(void **state)
   free(err);
 
   setenv("MVM_MCP_CONFIG", config, 1);
-  code = run(NULL, &err, "call", "fixture", "echo", "{\"text\": \"env\"}",
-             NULL, NULL, NULL, NULL);
+  code = run(NULL, &err, "call", "fixture", "echo", "{\"text\": \"env\"}", NULL,
+             NULL, NULL, NULL);
   assert_int_equal(code, 0);
   free(err);
   unsetenv("MVM_MCP_CONFIG");

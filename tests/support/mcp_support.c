@@ -37,8 +37,9 @@ const char *mcp_test_module(const char *relative)
            relative);
   if (access(path, R_OK) == 0)
     return path;
-  fprintf(stderr, "%s is missing: run scripts/deps.sh to install the npm "
-                  "MCP servers into node/node_modules\n",
+  fprintf(stderr,
+          "%s is missing: run scripts/deps.sh to install the npm "
+          "MCP servers into node/node_modules\n",
           path);
   return NULL;
 }
@@ -82,8 +83,7 @@ const char *mcp_test_fixture(void)
 static mvm_buf log_buf;
 static int log_min = MVM_LOG_WARN;
 
-static void capture(void *ctx, int level, const char *where,
-                    const char *line)
+static void capture(void *ctx, int level, const char *where, const char *line)
 {
   static const char *const names[] = {"trace", "debug", "info", "warning",
                                       "error"};
@@ -91,8 +91,7 @@ static void capture(void *ctx, int level, const char *where,
   if (level < log_min)
     return;
   mvm_buf_printf(&log_buf, "%s %s: %s\n",
-                 level >= 0 && level <= 4 ? names[level] : "log", where,
-                 line);
+                 level >= 0 && level <= 4 ? names[level] : "log", where, line);
 }
 
 void mcp_test_log_start(int level)

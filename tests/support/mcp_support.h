@@ -33,10 +33,10 @@ const char *mcp_test_fixture(void);
 
 /* The helpers below call the tools layer. They are inline so that each
  * test's own object references mvm_tools, which the linker reads after
- * it; the support library itself links only the value layer. */
+ * it. The support library itself links only the value layer. */
 
 /* Starts `node SCRIPT ARGS...` as server `name` and opens a client over
- * it. argv holds the script and its arguments, NULL-terminated (at most
+ * it. argv contains the script and its arguments, NULL-terminated (at most
  * 30). stdio may be NULL. Returns the client's status. */
 static inline int mcp_test_open(const char *name, const char *const *argv,
                                 const mvm_mcp_client_opts *opts,
@@ -76,11 +76,10 @@ static inline int mcp_test_open(const char *name, const char *const *argv,
 
 /* Starts the @modelcontextprotocol/server-everything stdio server. */
 static inline int mcp_test_open_everything(const mvm_mcp_client_opts *opts,
-                                           mvm_mcp_client **out,
-                                           mvm_error *err)
+                                           mvm_mcp_client **out, mvm_error *err)
 {
-  const char *script = mcp_test_module(
-      "@modelcontextprotocol/server-everything/dist/index.js");
+  const char *script =
+      mcp_test_module("@modelcontextprotocol/server-everything/dist/index.js");
   char copy[4096];
 
   if (script == NULL)
@@ -95,8 +94,7 @@ static inline int mcp_test_open_everything(const mvm_mcp_client_opts *opts,
 /* Starts tests/fixtures/mcp/misbehave.js in `mode`. */
 static inline int mcp_test_open_fixture(const char *mode,
                                         const mvm_mcp_client_opts *opts,
-                                        mvm_mcp_client **out,
-                                        mvm_error *err)
+                                        mvm_mcp_client **out, mvm_error *err)
 {
   const char *argv[] = {mcp_test_fixture(), mode, NULL};
   return mcp_test_open("fixture", argv, opts, NULL, out, err);

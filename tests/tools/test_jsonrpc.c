@@ -23,9 +23,9 @@ static void classifies_valid_messages(void **state)
   mvm_jsonrpc_msg msg = {0};
   mvm_error err = {0};
 
-  assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}",
-                         &msg, &err),
-                   MVM_OK);
+  assert_int_equal(
+      parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}", &msg, &err),
+      MVM_OK);
   assert_int_equal(msg.kind, MVM_JSONRPC_REQUEST);
   assert_string_equal(msg.method, "ping");
   assert_true(mvm_jsonrpc_id_is(msg.id, 7));
@@ -71,9 +71,9 @@ static void classifies_valid_messages(void **state)
   mvm_jsonrpc_msg_clear(&msg);
 
   /* A result of null is a valid response. */
-  assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}",
-                         &msg, &err),
-                   MVM_OK);
+  assert_int_equal(
+      parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}", &msg, &err),
+      MVM_OK);
   assert_int_equal(msg.kind, MVM_JSONRPC_RESULT);
   assert_true(json_is_null(msg.result));
   mvm_jsonrpc_msg_clear(&msg);
@@ -92,8 +92,8 @@ static void rejects_invalid_messages(void **state)
       {"{\"id\":1,\"method\":\"ping\"}", MVM_EPROTOCOL, "\"jsonrpc\""},
       {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", MVM_EPROTOCOL,
        "\"jsonrpc\""},
-      {"{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}",
-       MVM_EPROTOCOL, "request id is null"},
+      {"{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", MVM_EPROTOCOL,
+       "request id is null"},
       {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", MVM_EPROTOCOL,
        "real number"},
       {"{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":{}}", MVM_EPROTOCOL,
@@ -111,8 +111,8 @@ static void rejects_invalid_messages(void **state)
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":\"x\","
        "\"message\":\"m\"}}",
        MVM_EPROTOCOL, "error.code"},
-      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1}}",
-       MVM_EPROTOCOL, "error.message"},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1}}", MVM_EPROTOCOL,
+       "error.message"},
       {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":\"bad\"}", MVM_EPROTOCOL,
        "\"error\" must be an object"},
       {"{\"jsonrpc\":", MVM_EPARSE, "not valid JSON"},
@@ -124,8 +124,8 @@ static void rejects_invalid_messages(void **state)
     mvm_error err = {0};
     int rc = parse(cases[i].text, &msg, &err);
     if (rc != cases[i].status || strstr(err.msg, cases[i].message) == NULL)
-      fail_msg("case %zu (%s): status %d, message '%s'", i, cases[i].text,
-               rc, err.msg);
+      fail_msg("case %zu (%s): status %d, message '%s'", i, cases[i].text, rc,
+               err.msg);
     assert_null(msg.root);
   }
 }
@@ -169,8 +169,8 @@ static void builds_messages(void **state)
   assert_int_equal(parse(text, &msg, &err), MVM_OK);
   assert_int_equal(msg.kind, MVM_JSONRPC_REQUEST);
   assert_true(mvm_jsonrpc_id_is(msg.id, 5));
-  assert_string_equal(
-      json_string_value(json_object_get(msg.params, "text")), "line\nbreak");
+  assert_string_equal(json_string_value(json_object_get(msg.params, "text")),
+                      "line\nbreak");
   mvm_jsonrpc_msg_clear(&msg);
   free(text);
 
@@ -273,8 +273,7 @@ static void drops_overlong_lines_and_recovers(void **state)
   /* Exactly the limit passes, with and without '\r'. */
   assert_int_equal(mvm_jsonrpc_lines_push(&lines, "12345678\n", 9), MVM_OK);
   expect_event(&lines, MVM_LINES_LINE, "12345678");
-  assert_int_equal(mvm_jsonrpc_lines_push(&lines, "12345678\r\n", 10),
-                   MVM_OK);
+  assert_int_equal(mvm_jsonrpc_lines_push(&lines, "12345678\r\n", 10), MVM_OK);
   expect_event(&lines, MVM_LINES_LINE, "12345678");
 
   /* One byte over, complete in one push. */
@@ -291,8 +290,7 @@ static void drops_overlong_lines_and_recovers(void **state)
   assert_true(lines.buf.len <= 9);
   assert_int_equal(mvm_jsonrpc_lines_push(&lines, big, sizeof big), MVM_OK);
   expect_event(&lines, MVM_LINES_NONE, NULL);
-  assert_int_equal(mvm_jsonrpc_lines_push(&lines, "tail\nnext\n", 10),
-                   MVM_OK);
+  assert_int_equal(mvm_jsonrpc_lines_push(&lines, "tail\nnext\n", 10), MVM_OK);
   expect_event(&lines, MVM_LINES_LINE, "next");
   expect_event(&lines, MVM_LINES_NONE, NULL);
 

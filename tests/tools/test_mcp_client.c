@@ -1,5 +1,5 @@
 /* test_mcp_client.c - the MCP client against tests/fixtures/mcp/
- * misbehave.js, a server that misbehaves on request: version
+ * misbehave.js, a server that misbehaves on request. Covers version
  * negotiation, pagination and its limits, tool results and their checks,
  * timeouts with notifications/cancelled, progress, cancellation by the
  * host, crashes, over-long messages, stray and out-of-order responses,
@@ -63,8 +63,8 @@ static json_t *call(mvm_mcp_client *c, const char *tool, const char *args,
   rc = mvm_mcp_client_call_tool(c, tool, jargs, opts, &result, err);
   json_decref(jargs);
   if (rc != expected)
-    fail_msg("tool %s: status %s, expected %s: %s", tool,
-             mvm_status_name(rc), mvm_status_name(expected), err->msg);
+    fail_msg("tool %s: status %s, expected %s: %s", tool, mvm_status_name(rc),
+             mvm_status_name(expected), err->msg);
   return result;
 }
 
@@ -79,8 +79,8 @@ static json_t *received(mvm_mcp_client *c)
 {
   mvm_error err = {0};
   json_t *r = call(c, "received", "{}", NULL, MVM_OK, &err);
-  json_t *messages = json_incref(json_object_get(
-      json_object_get(r, "structuredContent"), "messages"));
+  json_t *messages = json_incref(
+      json_object_get(json_object_get(r, "structuredContent"), "messages"));
 
   json_decref(r);
   assert_true(json_is_array(messages));
@@ -93,7 +93,8 @@ static const json_t *find_method(const json_t *messages, const char *method,
   size_t i;
   json_t *m;
 
-  json_array_foreach(messages, i, m) {
+  json_array_foreach(messages, i, m)
+  {
     const char *name = json_string_value(json_object_get(m, "method"));
     if (name != NULL && strcmp(name, method) == 0 && nth-- == 0)
       return m;
@@ -127,9 +128,9 @@ static void initializes_with_latest_revision(void **state)
   /* With no roots and no callbacks, mvm declares no capability. */
   caps = json_object_get(json_object_get(init, "params"), "capabilities");
   assert_int_equal(json_object_size(caps), 0);
-  assert_string_equal(json_string_value(json_object_get(
-                          json_array_get(messages, 1), "method")),
-                      "notifications/initialized");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(messages, 1), "method")),
+      "notifications/initialized");
   assert_null(json_object_get(json_array_get(messages, 1), "id"));
   json_decref(messages);
   mvm_mcp_client_close(c);
@@ -148,9 +149,8 @@ static void declares_only_configured_capabilities(void **state)
   opts.nroots = 1;
   c = open_fixture("normal", &opts);
   messages = received(c);
-  caps = json_object_get(
-      json_object_get(json_array_get(messages, 0), "params"),
-      "capabilities");
+  caps = json_object_get(json_object_get(json_array_get(messages, 0), "params"),
+                         "capabilities");
   assert_true(json_is_true(
       json_object_get(json_object_get(caps, "roots"), "listChanged")));
   assert_null(json_object_get(caps, "sampling"));
@@ -212,7 +212,7 @@ static void lists_tools(void **state)
   mvm_error err = {0};
 
   assert_int_equal(mvm_mcp_client_list_tools(c, &tools, &err), MVM_OK);
-  assert_true(json_array_size(tools) >= 19);
+  assert_int_equal(json_array_size(tools), 20);
   assert_string_equal(
       json_string_value(json_object_get(json_array_get(tools, 0), "name")),
       "echo");
@@ -239,10 +239,10 @@ static void follows_pages_and_drops_duplicates(void **state)
   mcp_test_log_start(MVM_LOG_WARN);
   c = open_fixture("paged", NULL);
   assert_int_equal(mvm_mcp_client_list_tools(c, &tools, &err), MVM_OK);
-  assert_int_equal(json_array_size(tools), 19);
-  json_array_foreach(tools, i, tool) {
-    if (strcmp(json_string_value(json_object_get(tool, "name")), "echo") ==
-        0)
+  assert_int_equal(json_array_size(tools), 20);
+  json_array_foreach(tools, i, tool)
+  {
+    if (strcmp(json_string_value(json_object_get(tool, "name")), "echo") == 0)
       echoes++;
   }
   assert_int_equal(echoes, 1);
@@ -261,8 +261,8 @@ static void follows_pages_and_drops_duplicates(void **state)
   assert_string_equal(json_string_value(json_object_get(
                           json_object_get(third, "params"), "cursor")),
                       "p2");
-  assert_null(json_object_get(find_method(messages, "tools/list", 0),
-                              "params"));
+  assert_null(
+      json_object_get(find_method(messages, "tools/list", 0), "params"));
   json_decref(messages);
   json_decref(tools);
   mvm_mcp_client_close(c);
@@ -278,7 +278,7 @@ static void stops_on_repeated_cursor(void **state)
   mcp_test_log_start(MVM_LOG_WARN);
   c = open_fixture("cursor-repeat", NULL);
   assert_int_equal(mvm_mcp_client_list_tools(c, &tools, &err), MVM_OK);
-  assert_int_equal(json_array_size(tools), 19);
+  assert_int_equal(json_array_size(tools), 20);
   assert_int_equal(mcp_test_log_count("repeated the tools/list cursor "
                                       "'again'"),
                    1);
@@ -343,6 +343,33 @@ static void calls_tools(void **state)
 
   /* No arguments means an empty object. */
   r = call(c, "fail", NULL, NULL, MVM_OK, &err);
+  json_decref(r);
+  mvm_mcp_client_close(c);
+}
+
+static void keeps_every_content_type(void **state)
+{
+  static const char *const types[] = {
+      "text", "image", "audio", "resource_link", "resource", "future-type"};
+  mvm_mcp_client *c = open_fixture("normal", NULL);
+  mvm_error err = {0};
+  const json_t *content;
+  json_t *r;
+
+  r = call(c, "all-content", "{}", NULL, MVM_OK, &err);
+  content = json_object_get(r, "content");
+  assert_int_equal(json_array_size(content), 6);
+  for (size_t i = 0; i < 6; i++)
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(content, i), "type")),
+        types[i]);
+  assert_string_equal(json_string_value(json_object_get(
+                          json_array_get(content, 2), "mimeType")),
+                      "audio/wav");
+  assert_string_equal(
+      json_string_value(json_object_get(
+          json_object_get(json_array_get(content, 4), "resource"), "blob")),
+      "AAEC");
   json_decref(r);
   mvm_mcp_client_close(c);
 }
@@ -439,9 +466,9 @@ static void timeout_sends_cancelled(void **state)
                           json_object_get(cancel, "params"), "reason")),
                       "request timed out");
   /* Every tools/call carries a progress token. */
-  assert_true(json_is_integer(json_object_get(
-      json_object_get(json_object_get(hang, "params"), "_meta"),
-      "progressToken")));
+  assert_true(json_is_integer(
+      json_object_get(json_object_get(json_object_get(hang, "params"), "_meta"),
+                      "progressToken")));
   json_decref(messages);
 
   /* The client still works. */
@@ -461,8 +488,7 @@ static void on_progress(void *ctx, const char *text, size_t len)
 {
   struct progress_log *log = ctx;
   if (log->n < 16)
-    snprintf(log->lines[log->n], sizeof log->lines[0], "%.*s", (int)len,
-             text);
+    snprintf(log->lines[log->n], sizeof log->lines[0], "%.*s", (int)len, text);
   log->n++;
 }
 
@@ -482,8 +508,8 @@ static void progress_restarts_timeout(void **state)
   json_t *r;
 
   /* Eight steps 250 ms apart take 2 s, twice the timeout. */
-  r = call(c, "progress-slow", "{\"steps\": 8, \"gap_ms\": 250}", &opts,
-           MVM_OK, &err);
+  r = call(c, "progress-slow", "{\"steps\": 8, \"gap_ms\": 250}", &opts, MVM_OK,
+           &err);
   assert_string_equal(first_text(r), "done");
   assert_int_equal(log.n, 8);
   assert_string_equal(log.lines[0], "1/8: step 1");
@@ -522,9 +548,8 @@ static void host_cancels_call(void **state)
 {
   mvm_mcp_client *c = open_fixture("normal", NULL);
   struct progress_log log = {.cancel_after = 2};
-  mvm_model_stream stream = {.on_text = on_progress,
-                             .cancelled = cancel_check,
-                             .ctx = &log};
+  mvm_model_stream stream = {
+      .on_text = on_progress, .cancelled = cancel_check, .ctx = &log};
   mvm_tool_call_opts opts = {.progress = &stream};
   mvm_error err = {0};
   json_t *messages;
@@ -605,7 +630,7 @@ static void drops_stray_responses(void **state)
   r = call(c, "unknown-ids", "{}", NULL, MVM_OK, &err);
   assert_string_equal(first_text(r), "real answer");
   json_decref(r);
-  /* The duplicate answer arrives after the call returned. */
+  /* The duplicate response arrives after the call returned. */
   r = call(c, "echo", "{\"text\": \"next\"}", NULL, MVM_OK, &err);
   assert_string_equal(first_text(r), "next");
   json_decref(r);
@@ -615,9 +640,9 @@ static void drops_stray_responses(void **state)
   assert_int_equal(mcp_test_log_count("an id mvm never sent (id 9999)"), 1);
   assert_int_equal(
       mcp_test_log_count("an id mvm never sent (id \"no-such-id\")"), 1);
-  assert_int_equal(mcp_test_log_count("a null id (id null): Parse error"),
-                   1);
-  assert_int_equal(mcp_test_log_count("already answered or abandoned"), 1);
+  assert_int_equal(mcp_test_log_count("a null id (id null): Parse error"), 1);
+  assert_int_equal(
+      mcp_test_log_count("already has its response or was abandoned"), 1);
   mvm_mcp_client_close(c);
 }
 
@@ -633,8 +658,7 @@ static void drops_answers_to_notifications(void **state)
   mvm_mcp_client_stats_get(c, &stats);
   assert_int_equal(stats.responses_dropped, 2);
   assert_int_equal(mcp_test_log_count("a null id"), 1);
-  assert_int_equal(mcp_test_log_count("already answered or abandoned (id 1)"),
-                   1);
+  assert_int_equal(mcp_test_log_count("or was abandoned (id 1)"), 1);
   mvm_mcp_client_close(c);
 }
 
@@ -651,19 +675,19 @@ static void takes_responses_in_any_order(void **state)
   long long fast_id;
   mvm_error err = {0};
 
-  assert_int_equal(mvm_mcp_client_start(c, "tools/call", slow_args, NULL,
-                                        &slow_id, &err),
-                   MVM_OK);
-  assert_int_equal(mvm_mcp_client_start(c, "tools/call", fast_args, NULL,
-                                        &fast_id, &err),
-                   MVM_OK);
-  /* The fast answer arrives first and waits while the slow one is
-   * awaited. */
   assert_int_equal(
-      mvm_mcp_client_wait(c, slow_id, 5000, &slow, NULL, &err), MVM_OK);
+      mvm_mcp_client_start(c, "tools/call", slow_args, NULL, &slow_id, &err),
+      MVM_OK);
+  assert_int_equal(
+      mvm_mcp_client_start(c, "tools/call", fast_args, NULL, &fast_id, &err),
+      MVM_OK);
+  /* The fast response arrives first and is kept while the client waits
+   * for the slow one. */
+  assert_int_equal(mvm_mcp_client_wait(c, slow_id, 5000, &slow, NULL, &err),
+                   MVM_OK);
   assert_string_equal(first_text(slow), "delayed 300");
-  assert_int_equal(
-      mvm_mcp_client_wait(c, fast_id, 1, &fast, NULL, &err), MVM_OK);
+  assert_int_equal(mvm_mcp_client_wait(c, fast_id, 1, &fast, NULL, &err),
+                   MVM_OK);
   assert_string_equal(first_text(fast), "delayed 0");
   assert_int_equal(mvm_mcp_client_wait(c, fast_id, 1, &fast, NULL, &err),
                    MVM_ESTATE);
@@ -686,8 +710,8 @@ static json_t *server_asks(mvm_mcp_client *c, const char *method)
 
   snprintf(args, sizeof args, "{\"method\": \"%s\"}", method);
   r = call(c, "ask", args, NULL, MVM_OK, &err);
-  response = json_incref(json_object_get(
-      json_object_get(r, "structuredContent"), "response"));
+  response = json_incref(
+      json_object_get(json_object_get(r, "structuredContent"), "response"));
   json_decref(r);
   assert_non_null(response);
   return response;
@@ -751,8 +775,8 @@ static int elicit(void *ctx, const char *server, const json_t *params,
   struct host *h = ctx;
   h->elicits++;
   snprintf(h->server, sizeof h->server, "%s", server);
-  *result = json_pack("{s:s, s:{s:s}}", "action", "accept", "content",
-                      "name", "Ada");
+  *result =
+      json_pack("{s:s, s:{s:s}}", "action", "accept", "content", "name", "Ada");
   return MVM_OK;
 }
 
@@ -761,14 +785,12 @@ static int sample(void *ctx, const char *server, const json_t *params,
 {
   struct host *h = ctx;
   h->samples++;
-  return mvm_error_set(err, MVM_EDENIED, "test",
-                       "sampling denied by policy");
+  return mvm_error_set(err, MVM_EDENIED, "test", "sampling denied by policy");
 }
 
 static void routes_server_requests_to_host(void **state)
 {
-  mvm_mcp_root roots[] = {{"file:///srv/data", "data"},
-                          {"file:///tmp", NULL}};
+  mvm_mcp_root roots[] = {{"file:///srv/data", "data"}, {"file:///tmp", NULL}};
   struct host host = {0};
   mvm_mcp_client_opts opts;
   mvm_mcp_client *c;
@@ -787,21 +809,20 @@ static void routes_server_requests_to_host(void **state)
   r = server_asks(c, "roots/list");
   list = json_object_get(json_object_get(r, "result"), "roots");
   assert_int_equal(json_array_size(list), 2);
-  assert_string_equal(json_string_value(json_object_get(
-                          json_array_get(list, 0), "uri")),
-                      "file:///srv/data");
-  assert_string_equal(json_string_value(json_object_get(
-                          json_array_get(list, 0), "name")),
-                      "data");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(list, 0), "uri")),
+      "file:///srv/data");
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(list, 0), "name")),
+      "data");
   assert_null(json_object_get(json_array_get(list, 1), "name"));
   json_decref(r);
 
   r = server_asks(c, "elicitation/create");
-  assert_string_equal(json_string_value(json_object_get(
-                          json_object_get(json_object_get(r, "result"),
-                                          "content"),
-                          "name")),
-                      "Ada");
+  assert_string_equal(
+      json_string_value(json_object_get(
+          json_object_get(json_object_get(r, "result"), "content"), "name")),
+      "Ada");
   assert_int_equal(host.elicits, 1);
   assert_string_equal(host.server, "fixture");
   json_decref(r);
@@ -856,7 +877,7 @@ static void relists_after_list_changed(void **state)
   opts.tools_changed_ctx = &seen;
   c = open_fixture("normal", &opts);
   assert_int_equal(mvm_mcp_client_list_tools(c, &tools, &err), MVM_OK);
-  assert_int_equal(json_array_size(tools), 19);
+  assert_int_equal(json_array_size(tools), 20);
   json_decref(tools);
 
   r = call(c, "add-tool", "{}", NULL, MVM_OK, &err);
@@ -869,7 +890,7 @@ static void relists_after_list_changed(void **state)
   assert_int_equal(mvm_mcp_client_list_tools(c, &tools, &err), MVM_OK);
   mvm_mcp_client_stats_get(c, &stats);
   assert_int_equal(stats.tool_lists, 2);
-  assert_int_equal(json_array_size(tools), 20);
+  assert_int_equal(json_array_size(tools), 21);
   json_decref(tools);
   assert_int_equal(seen.calls, 1);
   assert_true(names_equal(seen.last, "added", "[\"extra\"]"));
@@ -889,6 +910,23 @@ static void relists_after_list_changed(void **state)
   assert_int_equal(mvm_mcp_client_take_changes(c, &changes, &err), MVM_OK);
   assert_null(changes);
   json_decref(seen.last);
+  mvm_mcp_client_close(c);
+}
+
+static void stderr_flood_is_rate_limited(void **state)
+{
+  mvm_mcp_client *c;
+  mvm_error err = {0};
+
+  mcp_test_log_start(MVM_LOG_INFO);
+  c = open_fixture("stderr-flood", NULL);
+  /* The 500 lines are in the pipe before the initialize response, and
+   * the transport drains stderr whenever it polls, so they have been
+   * read once the ping's response is in. */
+  assert_int_equal(mvm_mcp_client_ping(c, 0, &err), MVM_OK);
+  assert_int_equal(mcp_test_log_count("mcp:fixture: stderr: flood line 0"), 1);
+  assert_true(mcp_test_log_count("stderr: flood line") <=
+              MVM_MCP_STDIO_DEFAULT_STDERR_LINES_PER_S);
   mvm_mcp_client_close(c);
 }
 
@@ -926,11 +964,10 @@ static void close_stops_server(void **state)
 
 static void hashes_tool_identity(void **state)
 {
-  json_t *a = json_pack("{s:s, s:s, s:{s:s}}", "name", "t", "description",
+  json_t *a = json_pack("{s:s, s:s, s:{s:s}}", "name", "t", "description", "d",
+                        "inputSchema", "type", "object");
+  json_t *b = json_pack("{s:s, s:s, s:{s:s}}", "name", "other", "description",
                         "d", "inputSchema", "type", "object");
-  json_t *b = json_pack("{s:s, s:s, s:{s:s}}", "name", "other",
-                        "description", "d", "inputSchema", "type",
-                        "object");
   char ha[80];
   char hb[80];
   char small[10];
@@ -967,6 +1004,7 @@ int main(void)
       cmocka_unit_test_teardown(page_limit_is_an_error, teardown_test),
       cmocka_unit_test_teardown(tool_limit_is_an_error, teardown_test),
       cmocka_unit_test_teardown(calls_tools, teardown_test),
+      cmocka_unit_test_teardown(keeps_every_content_type, teardown_test),
       cmocka_unit_test_teardown(call_errors, teardown_test),
       cmocka_unit_test_teardown(checks_structured_content, teardown_test),
       cmocka_unit_test_teardown(timeout_sends_cancelled, teardown_test),
@@ -978,14 +1016,13 @@ int main(void)
       cmocka_unit_test_teardown(overlong_response_fails_call, teardown_test),
       cmocka_unit_test_teardown(skips_stdout_noise, teardown_test),
       cmocka_unit_test_teardown(drops_stray_responses, teardown_test),
-      cmocka_unit_test_teardown(drops_answers_to_notifications,
-                                teardown_test),
+      cmocka_unit_test_teardown(drops_answers_to_notifications, teardown_test),
       cmocka_unit_test_teardown(takes_responses_in_any_order, teardown_test),
       cmocka_unit_test_teardown(answers_server_requests_by_default,
                                 teardown_test),
-      cmocka_unit_test_teardown(routes_server_requests_to_host,
-                                teardown_test),
+      cmocka_unit_test_teardown(routes_server_requests_to_host, teardown_test),
       cmocka_unit_test_teardown(relists_after_list_changed, teardown_test),
+      cmocka_unit_test_teardown(stderr_flood_is_rate_limited, teardown_test),
       cmocka_unit_test_teardown(answers_ping, teardown_test),
       cmocka_unit_test_teardown(close_stops_server, teardown_test),
       cmocka_unit_test(hashes_tool_identity),

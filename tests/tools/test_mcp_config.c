@@ -48,8 +48,7 @@ static mvm_mcp_config *parse_ok(const char *text)
   return cfg;
 }
 
-static const char *env_value(const mvm_mcp_server_config *s,
-                             const char *key)
+static const char *env_value(const mvm_mcp_server_config *s, const char *key)
 {
   size_t klen = strlen(key);
 
@@ -268,8 +267,8 @@ static void enforces_limits(void **state)
 
   for (int i = 0; i <= MVM_MCP_CONFIG_MAX_ARGS; i++)
     json_array_append_new(args, json_string("a"));
-  json_object_set_new(servers, "s", json_pack("{s:s, s:o}", "command", "x",
-                                              "args", args));
+  json_object_set_new(servers, "s",
+                      json_pack("{s:s, s:o}", "command", "x", "args", args));
   assert_int_equal(mvm_mcp_config_parse(doc, "big.json", &cfg, &err),
                    MVM_ECONFIG);
   assert_non_null(strstr(err.msg, "\"args\" has 257 items"));
@@ -279,8 +278,9 @@ static void enforces_limits(void **state)
   char text[200];
   memset(name_long, 'n', 65);
   name_long[65] = '\0';
-  snprintf(text, sizeof text, "{\"mcpServers\": {\"%s\": {\"command\": "
-                              "\"x\"}}}",
+  snprintf(text, sizeof text,
+           "{\"mcpServers\": {\"%s\": {\"command\": "
+           "\"x\"}}}",
            name_long);
   assert_int_equal(parse(text, &cfg, &err), MVM_ECONFIG);
   assert_non_null(strstr(err.msg, "1 to 64"));
@@ -341,14 +341,14 @@ static void starts_configured_server(void **state)
   const char *env;
 
   assert_non_null(node);
-  script = mcp_test_module(
-      "@modelcontextprotocol/server-everything/dist/index.js");
+  script =
+      mcp_test_module("@modelcontextprotocol/server-everything/dist/index.js");
   assert_non_null(script);
   setenv("MVM_TEST_TOKEN", "passed-on", 1);
   setenv("MVM_TEST_EMPTY", "kept-in-mvm", 1);
   doc = json_pack("{s:{s:{s:s, s:[s, s], s:{s:s}}}}", "mcpServers",
-                  "everything", "command", node, "args", script, "stdio",
-                  "env", "TOKEN", "${MVM_TEST_TOKEN}");
+                  "everything", "command", node, "args", script, "stdio", "env",
+                  "TOKEN", "${MVM_TEST_TOKEN}");
   text = json_dumps(doc, 0);
   cfg = parse_ok(text);
   free(text);
@@ -357,9 +357,8 @@ static void starts_configured_server(void **state)
   assert_int_equal(mvm_mcp_config_open(&cfg->servers[0], NULL, &box, &err),
                    MVM_OK);
   args = json_object();
-  assert_int_equal(box.ops->call(box.self, "get-env", args, NULL, &result,
-                                 &err),
-                   MVM_OK);
+  assert_int_equal(
+      box.ops->call(box.self, "get-env", args, NULL, &result, &err), MVM_OK);
   env = json_string_value(json_object_get(
       json_array_get(json_object_get(result, "content"), 0), "text"));
   assert_non_null(env);
@@ -389,20 +388,17 @@ static void missing_command_names_server(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_teardown(parses_stdio_and_http_servers,
-                                teardown_test),
+      cmocka_unit_test_teardown(parses_stdio_and_http_servers, teardown_test),
       cmocka_unit_test_teardown(inherits_only_safe_variables, teardown_test),
       cmocka_unit_test_teardown(expands_defaults, teardown_test),
       cmocka_unit_test_teardown(rejects_invalid_documents, teardown_test),
-      cmocka_unit_test_teardown(never_puts_values_in_messages,
-                                teardown_test),
+      cmocka_unit_test_teardown(never_puts_values_in_messages, teardown_test),
       cmocka_unit_test_teardown(warns_about_unknown_members, teardown_test),
       cmocka_unit_test_teardown(enforces_limits, teardown_test),
       cmocka_unit_test_teardown(loads_files, teardown_test),
       cmocka_unit_test_teardown(legacy_sse_is_unsupported, teardown_test),
       cmocka_unit_test_teardown(starts_configured_server, teardown_test),
-      cmocka_unit_test_teardown(missing_command_names_server,
-                                teardown_test),
+      cmocka_unit_test_teardown(missing_command_names_server, teardown_test),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

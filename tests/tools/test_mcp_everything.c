@@ -53,8 +53,8 @@ static json_t *call(mvm_mcp_client *c, const char *tool, const char *args,
   rc = mvm_mcp_client_call_tool(c, tool, jargs, opts, &result, err);
   json_decref(jargs);
   if (rc != expected)
-    fail_msg("tool %s: status %s, expected %s: %s", tool,
-             mvm_status_name(rc), mvm_status_name(expected), err->msg);
+    fail_msg("tool %s: status %s, expected %s: %s", tool, mvm_status_name(rc),
+             mvm_status_name(expected), err->msg);
   return result;
 }
 
@@ -73,7 +73,8 @@ static bool has_tool(const json_t *tools, const char *name)
   size_t i;
   json_t *tool;
 
-  json_array_foreach(tools, i, tool) {
+  json_array_foreach(tools, i, tool)
+  {
     if (strcmp(member(tool, "name"), name) == 0)
       return true;
   }
@@ -86,7 +87,8 @@ static const json_t *item_of_type(const json_t *result, const char *type)
   size_t i;
   json_t *it;
 
-  json_array_foreach(json_object_get(result, "content"), i, it) {
+  json_array_foreach(json_object_get(result, "content"), i, it)
+  {
     if (strcmp(member(it, "type"), type) == 0)
       return it;
   }
@@ -101,8 +103,8 @@ static void initializes(void **state)
   assert_string_equal(mvm_mcp_client_revision(c), "2025-11-25");
   assert_string_equal(member(json_object_get(info, "serverInfo"), "name"),
                       "mcp-servers/everything");
-  assert_true(json_is_object(json_object_get(
-      json_object_get(info, "capabilities"), "tools")));
+  assert_true(json_is_object(
+      json_object_get(json_object_get(info, "capabilities"), "tools")));
   mvm_mcp_client_close(c);
 }
 
@@ -126,8 +128,11 @@ static void lists_tools_and_follows_changes(void **state)
   mvm_mcp_client_stats stats;
   json_t *tools = NULL;
   mvm_error err = {0};
-  const char *expected[] = {"echo", "get-sum", "get-tiny-image",
-                            "get-annotated-message", "get-resource-links",
+  const char *expected[] = {"echo",
+                            "get-sum",
+                            "get-tiny-image",
+                            "get-annotated-message",
+                            "get-resource-links",
                             "get-resource-reference",
                             "get-structured-content",
                             "trigger-long-running-operation"};
@@ -144,8 +149,8 @@ static void lists_tools_and_follows_changes(void **state)
   json_decref(tools);
 
   /* The server registers its roots tool after notifications/initialized
-   * and says so with notifications/tools/list_changed. Waiting for a
-   * ping's answer makes sure those notifications have been read. */
+   * and sends notifications/tools/list_changed. Waiting for the response
+   * to a ping makes sure those notifications have been read. */
   assert_int_equal(mvm_mcp_client_ping(c, 0, &err), MVM_OK);
   mvm_mcp_client_stats_get(c, &stats);
   assert_true(stats.list_changed >= 1);
@@ -195,8 +200,8 @@ static void keeps_image_content(void **state)
   json_decref(r);
 
   r = call(c, "get-annotated-message",
-           "{\"messageType\": \"error\", \"includeImage\": true}", NULL,
-           MVM_OK, &err);
+           "{\"messageType\": \"error\", \"includeImage\": true}", NULL, MVM_OK,
+           &err);
   assert_non_null(json_object_get(item(r, 0), "annotations"));
   assert_non_null(item_of_type(r, "image"));
   json_decref(r);
@@ -214,7 +219,8 @@ static void keeps_resource_links_and_embedded_resources(void **state)
   json_t *it;
 
   r = call(c, "get-resource-links", "{\"count\": 3}", NULL, MVM_OK, &err);
-  json_array_foreach(json_object_get(r, "content"), i, it) {
+  json_array_foreach(json_object_get(r, "content"), i, it)
+  {
     if (strcmp(member(it, "type"), "resource_link") == 0) {
       links++;
       assert_non_null(strstr(member(it, "uri"), "demo://resource/"));
@@ -252,7 +258,8 @@ static void checks_structured_content(void **state)
   json_t *r;
 
   assert_int_equal(mvm_mcp_client_list_tools(c, &tools, &err), MVM_OK);
-  json_array_foreach(tools, i, tool) {
+  json_array_foreach(tools, i, tool)
+  {
     if (strcmp(member(tool, "name"), "get-structured-content") == 0)
       assert_true(json_is_object(json_object_get(tool, "outputSchema")));
   }
@@ -261,8 +268,7 @@ static void checks_structured_content(void **state)
   r = call(c, "get-structured-content", "{\"location\": \"Chicago\"}", NULL,
            MVM_OK, &err);
   sc = json_object_get(r, "structuredContent");
-  assert_int_equal(json_number_value(json_object_get(sc, "temperature")),
-                   36);
+  assert_int_equal(json_number_value(json_object_get(sc, "temperature")), 36);
   assert_string_equal(member(sc, "conditions"), "Light rain / drizzle");
   json_decref(r);
 
@@ -333,8 +339,8 @@ static void maximum_timeout_cancels(void **state)
   mvm_mcp_client_opts_init(&copts);
   copts.max_timeout_ms = 1000;
   c = open_everything(&copts);
-  call(c, "trigger-long-running-operation",
-       "{\"duration\": 10, \"steps\": 20}", &opts, MVM_ETIMEOUT, &err);
+  call(c, "trigger-long-running-operation", "{\"duration\": 10, \"steps\": 20}",
+       &opts, MVM_ETIMEOUT, &err);
   assert_non_null(strstr(err.msg, "maximum of 1000 ms"));
   assert_true(log.n >= 1);
   mvm_mcp_client_stats_get(c, &stats);
@@ -379,8 +385,8 @@ static int elicit(void *ctx, const char *server, const json_t *params,
   json_decref(h->params);
   h->params = json_deep_copy(params);
   *result = json_pack("{s:s, s:{s:s, s:b, s:s, s:i}}", "action", "accept",
-                      "content", "name", "Ada Lovelace", "check", 1,
-                      "email", "ada@example.org", "integer", 42);
+                      "content", "name", "Ada Lovelace", "check", 1, "email",
+                      "ada@example.org", "integer", 42);
   return MVM_OK;
 }
 
@@ -391,10 +397,10 @@ static int sample(void *ctx, const char *server, const json_t *params,
   h->calls++;
   json_decref(h->params);
   h->params = json_deep_copy(params);
-  *result = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s}", "role", "assistant",
-                      "content", "type", "text", "text",
-                      "sampled by the test host", "model", "test-model",
-                      "stopReason", "endTurn");
+  *result =
+      json_pack("{s:s, s:{s:s, s:s}, s:s, s:s}", "role", "assistant", "content",
+                "type", "text", "text", "sampled by the test host", "model",
+                "test-model", "stopReason", "endTurn");
   return MVM_OK;
 }
 
@@ -412,8 +418,7 @@ static void elicitation_reaches_host(void **state)
   c = open_everything(&opts);
   r = call(c, "trigger-elicitation-request", "{}", NULL, MVM_OK, &err);
   assert_int_equal(host.calls, 1);
-  assert_true(json_is_object(json_object_get(host.params,
-                                             "requestedSchema")));
+  assert_true(json_is_object(json_object_get(host.params, "requestedSchema")));
   char *text = json_dumps(r, JSON_COMPACT);
   assert_non_null(text);
   if (strstr(text, "Ada Lovelace") == NULL)
@@ -437,14 +442,12 @@ static void sampling_reaches_host(void **state)
   opts.sample_ctx = &host;
   c = open_everything(&opts);
   r = call(c, "trigger-sampling-request",
-           "{\"prompt\": \"say hi\", \"maxTokens\": 20}", NULL, MVM_OK,
-           &err);
+           "{\"prompt\": \"say hi\", \"maxTokens\": 20}", NULL, MVM_OK, &err);
   assert_int_equal(host.calls, 1);
-  assert_int_equal(json_integer_value(json_object_get(host.params,
-                                                      "maxTokens")),
-                   20);
-  assert_non_null(strstr(member(item(r, 0), "text"),
-                         "sampled by the test host"));
+  assert_int_equal(
+      json_integer_value(json_object_get(host.params, "maxTokens")), 20);
+  assert_non_null(
+      strstr(member(item(r, 0), "text"), "sampled by the test host"));
   json_decref(r);
   json_decref(host.params);
   mvm_mcp_client_close(c);

@@ -95,8 +95,8 @@ static const char *text_of(const json_t *result)
 
 static char *filesystem_doc(const char *dir)
 {
-  const char *script = mcp_test_module(
-      "@modelcontextprotocol/server-filesystem/dist/index.js");
+  const char *script =
+      mcp_test_module("@modelcontextprotocol/server-filesystem/dist/index.js");
   json_t *doc = json_pack("{s:{s:{s:s, s:[s, s]}}}", "mcpServers", "files",
                           "command", node_path, "args", script, dir);
   char *text = json_dumps(doc, 0);
@@ -176,9 +176,9 @@ static void filesystem_takes_roots(void **state)
   doc = filesystem_doc(dir);
   box = open_config(doc, &opts);
   free(doc);
-  /* The server asks for roots after initialization and replaces its
-   * directories with them once it has checked them, in the background:
-   * ask until the root shows, for at most 50 calls. */
+  /* The server requests the roots after initialization and, once it has
+   * checked them in the background, replaces its directories with them.
+   * So the test calls until the root shows, at most 50 times. */
   for (int i = 0; i < 50 && !seen; i++) {
     json_t *r = call(&box, "list_allowed_directories", json_object());
     seen = strstr(text_of(r), root) != NULL;
@@ -192,8 +192,8 @@ static void filesystem_takes_roots(void **state)
 
 static void memory_keeps_entities(void **state)
 {
-  const char *script = mcp_test_module(
-      "@modelcontextprotocol/server-memory/dist/index.js");
+  const char *script =
+      mcp_test_module("@modelcontextprotocol/server-memory/dist/index.js");
   char file[128];
   json_t *doc;
   char *text;
@@ -213,8 +213,7 @@ static void memory_keeps_entities(void **state)
 
   r = call(&box, "create_entities",
            json_pack("{s:[{s:s, s:s, s:[s]}]}", "entities", "name", "mvm",
-                     "entityType", "project", "observations",
-                     "written in C"));
+                     "entityType", "project", "observations", "written in C"));
   assert_false(json_is_true(json_object_get(r, "isError")));
   json_decref(r);
 

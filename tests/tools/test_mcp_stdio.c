@@ -35,8 +35,7 @@ static int teardown(void **state)
   return 0;
 }
 
-static mvm_mcp_transport *open_sh(const char *script,
-                                  mvm_mcp_stdio_opts *opts)
+static mvm_mcp_transport *open_sh(const char *script, mvm_mcp_stdio_opts *opts)
 {
   const char *argv[] = {"sh", "-c", script, NULL};
   mvm_mcp_stdio_opts defaults = {0};
@@ -45,6 +44,10 @@ static mvm_mcp_transport *open_sh(const char *script,
 
   if (opts == NULL)
     opts = &defaults;
+  /* Most scripts ignore stdin, so a long grace period only slows the
+   * tests down. */
+  if (opts->close_grace_ms == 0)
+    opts->close_grace_ms = 100;
   opts->server = "sh";
   opts->argv = argv;
   if (opts->envp == NULL)
@@ -104,8 +107,8 @@ static void missing_command_is_not_found(void **state)
 static void missing_cwd_is_not_found(void **state)
 {
   const char *argv[] = {"sh", "-c", "true", NULL};
-  mvm_mcp_stdio_opts opts = {.server = "s", .argv = argv,
-                             .cwd = "/nonexistent/dir"};
+  mvm_mcp_stdio_opts opts = {
+      .server = "s", .argv = argv, .cwd = "/nonexistent/dir"};
   mvm_mcp_transport *t = NULL;
   mvm_error err = {0};
 
@@ -116,8 +119,8 @@ static void missing_cwd_is_not_found(void **state)
 static void runs_in_cwd(void **state)
 {
   mvm_mcp_stdio_opts opts = {.cwd = "/tmp"};
-  mvm_mcp_transport *t = open_sh("printf '{\"cwd\":\"%s\"}\\n' \"$(pwd)\"",
-                                 &opts);
+  mvm_mcp_transport *t =
+      open_sh("printf '{\"cwd\":\"%s\"}\\n' \"$(pwd)\"", &opts);
   char *msg = NULL;
   mvm_error err = {0};
 
@@ -211,8 +214,8 @@ static void reports_exit_status(void **state)
   assert_non_null(strstr(err.msg, "exited with status 3"));
   assert_non_null(strstr(err.msg, "config missing"));
 
-  /* Every later call gives the same answer; writing to the closed pipe
-   * must not raise SIGPIPE in the test process. */
+  /* Every later call fails the same way. Writing to the closed pipe must
+   * not raise SIGPIPE in the test process. */
   assert_int_equal(t->ops->send(t, "{}", 2, &err), MVM_EIO);
   assert_non_null(strstr(err.msg, "exited with status 3"));
   assert_int_equal(recv_msg(t, &msg, &err), MVM_EIO);
