@@ -11,6 +11,8 @@
 #include "mvm.h"
 #include "tools/mcp_client.h"
 #include "tools/mcp_config.h"
+#include "cli/term.h"
+#include "runtime/connect.h"
 #include "value/schema.h"
 
 static const char usage[] =
@@ -29,6 +31,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --config FILE   the mcpServers file (default: $MVM_MCP_CONFIG)\n"
+    "  --policy FILE   call: the policy that decides the call (default:\n"
+    "                  $MVM_POLICY); 'permissive' turns the monitor off\n"
     "  --json          print JSON instead of text: for list, every server\n"
     "                  and tool; for call, the whole CallToolResult\n"
     "  --timeout SECS  call: seconds without a response or progress before\n"
@@ -38,12 +42,13 @@ static const char usage[] =
     "  --help          show this text\n"
     "\n"
     "Exit codes: 0 done, 1 the tool reported an error (isError), 2 bad\n"
-    "command line, 4 bad configuration, 6 a limit was exceeded, 8 the\n"
-    "server failed, timed out or broke the protocol, 10 file error,\n"
-    "130 interrupted.\n";
+    "command line, 4 bad configuration, 5 denied by the policy, 6 a limit\n"
+    "was exceeded, 8 the server failed, timed out or broke the protocol,\n"
+    "10 file error, 130 interrupted.\n";
 
 struct tools_opts {
   const char *config;
+  const char *policy;
   bool json;
   bool verbose;
   double timeout_s;
@@ -93,6 +98,8 @@ static int parse_args(int argc, char **argv, struct tools_opts *o)
   for (int i = 2; i < argc; i++) {
     if (match_option(argc, argv, &i, "--config", &v)) {
       o->config = v;
+    } else if (match_option(argc, argv, &i, "--policy", &v)) {
+      o->policy = v;
     } else if (match_option(argc, argv, &i, "--timeout", &v)) {
       char *end = NULL;
       errno = 0;
@@ -116,6 +123,8 @@ static int parse_args(int argc, char **argv, struct tools_opts *o)
   }
   if (o->config == NULL)
     o->config = getenv("MVM_MCP_CONFIG");
+  if (o->policy == NULL)
+    o->policy = getenv("MVM_POLICY");
   return MVM_EXIT_OK;
 }
 
@@ -333,14 +342,81 @@ static bool call_cancelled(void *ctx)
   return interrupted != 0;
 }
 
-/* Makes one tool call. Every `mvm tools call` goes through here, so a
- * policy check belongs in this function.
- * NOTE: no policy monitor checks these calls yet. */
+/* Asks the monitor about one effect; an ask needs a "y" on the terminal. */
+static int decide(const mvm_monitor *m, const mvm_effect *e, mvm_error *err)
+{
+  mvm_decision d;
+  memset(&d, 0, sizeof d);
+  int rc = m->ops->check(m->self, e, &d, err);
+  if (rc)
+    return rc;
+
+  if (d.verdict == MVM_VERDICT_ASK) {
+    mvm_term term;
+    mvm_user user;
+    bool yes = false;
+    char prompt[MVM_REASON_MAX + 200];
+    mvm_term_init(&term, false);
+    user = mvm_term_user(&term);
+    snprintf(prompt, sizeof prompt, "%s %s: %s (rule %s)",
+             mvm_effect_name(e->kind), e->target, d.reason, d.rule);
+    if (user.ops->confirm(user.self, prompt, &yes, err) != MVM_OK || !yes)
+      d.verdict = MVM_VERDICT_DENY;
+    else
+      d.verdict = MVM_VERDICT_ALLOW;
+  }
+  if (d.verdict != MVM_VERDICT_ALLOW)
+    return mvm_error_set(err, MVM_EDENIED, "policy", "%s %s denied by %s: %s",
+                         mvm_effect_name(e->kind), e->target, d.rule,
+                         d.reason);
+  if (m->ops->record != NULL && e->kind == MVM_EFFECT_TOOL_LOAD)
+    m->ops->record(m->self, e, &d, NULL, err);
+  return MVM_OK;
+}
+
+/* Makes one tool call. Every `mvm tools call` goes through here: the
+ * monitor decides the tool's load (pinning) and the call first. The
+ * arguments come from the person at the terminal, so they and the
+ * context are trusted. */
 static int call_tool(const mvm_toolbox *box, const char *tool,
                      const json_t *args, const mvm_tool_call_opts *opts,
-                     json_t **result, mvm_error *err)
+                     const mvm_monitor *monitor, json_t **result,
+                     mvm_error *err)
 {
-  return box->ops->call(box->self, tool, args, opts, result, err);
+  char full[300];
+  json_t *tools = NULL;
+  const json_t *def = NULL;
+  size_t i;
+  json_t *t;
+  int rc;
+
+  snprintf(full, sizeof full, "%s.%s", box->server, tool);
+  rc = box->ops->list(box->self, &tools, err);
+  if (rc)
+    return rc;
+  json_array_foreach(tools, i, t)
+  {
+    const char *name = json_string_value(json_object_get(t, "name"));
+    if (name != NULL && strcmp(name, tool) == 0)
+      def = t;
+  }
+  mvm_effect load = {.kind = MVM_EFFECT_TOOL_LOAD, .target = full,
+                     .identity = def};
+  mvm_effect call = {.kind = MVM_EFFECT_TOOL_CALL, .target = full,
+                     .args = args};
+  rc = decide(monitor, &load, err);
+  if (rc == MVM_OK)
+    rc = decide(monitor, &call, err);
+  json_decref(tools);
+  if (rc)
+    return rc;
+
+  rc = box->ops->call(box->self, tool, args, opts, result, err);
+  if (rc == MVM_OK && monitor->ops->record != NULL) {
+    mvm_decision d = {.verdict = MVM_VERDICT_ALLOW};
+    monitor->ops->record(monitor->self, &call, &d, *result, err);
+  }
+  return rc;
 }
 
 /* Checks that the tool exists and that args match its inputSchema, so
@@ -471,8 +547,26 @@ static int cmd_call(const struct tools_opts *o, const mvm_mcp_config *cfg)
     }
   }
 
+  if (o->policy == NULL) {
+    json_decref(args);
+    return usage_error("call needs a policy: --policy FILE (or $MVM_POLICY),"
+                       " or --policy permissive to call with the monitor off",
+                       NULL);
+  }
+  mvm_agent_policy policy;
+  rc = mvm_agent_policy_open(o->policy, &policy, &err);
+  if (rc) {
+    json_decref(args);
+    fprintf(stderr, "mvm tools: %s\n", err.msg);
+    return mvm_cli_exit_code(rc);
+  }
+  if (policy.permissive)
+    fprintf(stderr, "mvm tools: UNSAFE: --policy permissive turns the "
+                    "monitor off\n");
+
   rc = mvm_mcp_config_open(server, NULL, &box, &err);
   if (rc) {
+    mvm_agent_policy_close(&policy);
     json_decref(args);
     fprintf(stderr, "mvm tools: %s\n", err.msg);
     return server_exit_code(rc);
@@ -480,11 +574,15 @@ static int cmd_call(const struct tools_opts *o, const mvm_mcp_config *cfg)
   rc = check_arguments(&box, o->positional[2], args, &err);
   if (rc == MVM_OK) {
     signal(SIGINT, on_sigint);
-    rc = call_tool(&box, o->positional[2], args, &opts, &result, &err);
+    rc = call_tool(&box, o->positional[2], args, &opts, &policy.monitor,
+                   &result, &err);
     signal(SIGINT, SIG_DFL);
-    rc = rc ? server_exit_code(rc) : MVM_EXIT_OK;
+    rc = rc == MVM_EDENIED ? MVM_EXIT_DENIED
+         : rc              ? server_exit_code(rc)
+                           : MVM_EXIT_OK;
   }
   box.ops->close(box.self);
+  mvm_agent_policy_close(&policy);
   json_decref(args);
   if (rc) {
     fprintf(stderr, "mvm tools: %s\n", err.msg);

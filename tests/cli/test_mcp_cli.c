@@ -28,6 +28,8 @@ static int setup(void **state)
   json_t *doc;
   int fd;
 
+  /* Calls run with the monitor off unless a test names a policy. */
+  setenv("MVM_POLICY", "permissive", 1);
   bin = getenv("MVM_BIN");
   if (bin == NULL) {
     fprintf(stderr, "MVM_BIN is not set; run this test through ctest\n");
@@ -316,6 +318,50 @@ static void needs_a_config(void **state)
   unsetenv("MVM_MCP_CONFIG");
 }
 
+static void call_denied_by_policy(void **state)
+{
+  char policy[] = "/tmp/mvm-mcp-cli-policy-XXXXXX";
+  int fd = mkstemp(policy);
+  const char *text = "version 1\npin off\n"
+                     "allow tool \"fixture.echo\" {\n"
+                     "  arg text required type string maxlen 5\n"
+                     "}\n";
+  char *out = NULL;
+  char *err = NULL;
+
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+
+  /* Within the rule: allowed. */
+  int code = run(&out, &err, "call", "fixture", "echo", "{\"text\": \"hi\"}",
+                 "--config", config, "--policy", policy);
+  if (code != 0)
+    fail_msg("exit %d: %s", code, err);
+  assert_non_null(strstr(out, "hi"));
+  free(out);
+  free(err);
+
+  /* Too long for the rule, and a tool no rule allows: denied, exit 5,
+   * with the reason on stderr and nothing sent to the server. */
+  code = run(&out, &err, "call", "fixture", "echo",
+             "{\"text\": \"far too long\"}", "--config", config, "--policy",
+             policy);
+  assert_int_equal(code, 5);
+  assert_non_null(strstr(err, "denied"));
+  assert_string_equal(out, "");
+  free(out);
+  free(err);
+
+  code = run(&out, &err, "call", "everything", "echo",
+             "{\"message\": \"x\"}", "--config", config, "--policy", policy);
+  assert_int_equal(code, 5);
+  assert_non_null(strstr(err, "everything.echo"));
+  free(out);
+  free(err);
+  unlink(policy);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -330,6 +376,7 @@ int main(void)
       cmocka_unit_test(reports_progress),
       cmocka_unit_test(exit_codes),
       cmocka_unit_test(needs_a_config),
+      cmocka_unit_test(call_denied_by_policy),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
