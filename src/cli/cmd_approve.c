@@ -47,7 +47,8 @@ static bool selected(const char *key, char **names, size_t n)
   return false;
 }
 
-/* Shows one waiting entry and approves it when told to. */
+/* Shows one waiting entry and pins it when --yes is given or the user
+ * confirms. */
 static int review(json_t *doc, mvm_lock_section section, const char *key,
                   bool list, bool yes, const mvm_user *user,
                   bool *approved, bool *waiting)

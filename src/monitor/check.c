@@ -9,11 +9,6 @@
 #include "monitor/path.h"
 #include "monitor/policy_internal.h"
 
-/* PCRE2 limits per match, so a pattern with nested quantifiers cannot
- * stall a decision. Failing the limit fails the check. */
-#define MATCH_LIMIT 100000
-#define DEPTH_LIMIT 10000
-
 static const char *type_name(const json_t *v)
 {
   switch (json_typeof(v)) {
@@ -84,32 +79,38 @@ static bool numbers_equal(const json_t *a, const json_t *b)
 }
 
 static bool check_pattern(const pol_check *c, const char *name,
-                          const json_t *v, pcre2_match_data *md, char *why,
+                          const json_t *v, const pol_matcher *m, char *why,
                           size_t size)
 {
-  pcre2_match_data *own = NULL;
-  pcre2_match_context *mctx = NULL;
+  pcre2_match_data *md = m ? m->match_data : NULL;
+  pcre2_match_context *mctx = m ? m->match_context : NULL;
+  pcre2_match_data *own_md = NULL;
+  pcre2_match_context *own_ctx = NULL;
   char shown[96];
   bool ok = false;
 
-  if (md == NULL) {
-    own = pcre2_match_data_create(1, NULL);
-    md = own;
+  if (md == NULL)
+    md = own_md = pcre2_match_data_create(1, NULL);
+  if (mctx == NULL) {
+    mctx = own_ctx = pcre2_match_context_create(NULL);
+    if (mctx != NULL) {
+      pcre2_set_match_limit(mctx, POL_MATCH_LIMIT);
+      pcre2_set_depth_limit(mctx, POL_DEPTH_LIMIT);
+    }
   }
-  mctx = pcre2_match_context_create(NULL);
   if (md == NULL || mctx == NULL) {
-    snprintf(why, size, "out of memory matching argument '%s'", name);
+    if (why != NULL)
+      snprintf(why, size, "out of memory matching argument '%s'", name);
     goto out;
   }
-  pcre2_set_match_limit(mctx, MATCH_LIMIT);
-  pcre2_set_depth_limit(mctx, DEPTH_LIMIT);
 
   int r = pcre2_match(c->re, (PCRE2_SPTR)json_string_value(v),
                       json_string_length(v), 0, 0, md, mctx);
+  ok = r >= 0;
+  if (ok || why == NULL)
+    goto out;
   show_value(v, shown, sizeof shown);
-  if (r >= 0)
-    ok = true;
-  else if (r == PCRE2_ERROR_NOMATCH)
+  if (r == PCRE2_ERROR_NOMATCH)
     snprintf(why, size, "argument '%s' is %s, which does not match "
              "pattern '%.100s'", name, shown, c->text);
   else if (r == PCRE2_ERROR_MATCHLIMIT || r == PCRE2_ERROR_DEPTHLIMIT)
@@ -120,8 +121,8 @@ static bool check_pattern(const pol_check *c, const char *name,
              "for pattern '%.100s'", name, shown, c->text);
 
 out:
-  pcre2_match_context_free(mctx);
-  pcre2_match_data_free(own);
+  pcre2_match_context_free(own_ctx);
+  pcre2_match_data_free(own_md);
   return ok;
 }
 
@@ -134,20 +135,20 @@ static bool check_under(const pol_check *c, bool relative, const char *name,
   const char *path = json_string_value(v);
 
   if (strlen(path) != json_string_length(v)) {
-    snprintf(why, size, "argument '%s' contains a NUL byte", name);
+    if (why != NULL)
+      snprintf(why, size, "argument '%s' contains a NUL byte", name);
     return false;
   }
   if (mvm_path_check_under(c->text, path, relative, resolved,
                            sizeof resolved, &inside, &err) != MVM_OK) {
-    snprintf(why, size, "argument '%s': %s", name, err.msg);
+    if (why != NULL)
+      snprintf(why, size, "argument '%s': %s", name, err.msg);
     return false;
   }
-  if (!inside) {
+  if (!inside && why != NULL)
     snprintf(why, size, "argument '%s' is '%.200s', which resolves to "
              "'%.200s', outside '%s'", name, path, resolved, c->text);
-    return false;
-  }
-  return true;
+  return inside;
 }
 
 static bool in_list(char *const *items, size_t n, const char *s)
@@ -168,24 +169,29 @@ static bool check_url(const pol_check *c, const char *name, const json_t *v,
   char shown[96];
   bool ok = false;
 
-  show_value(v, shown, sizeof shown);
   if (!pol_url_parse(json_string_value(v), json_string_length(v), &scheme,
                      &host, uwhy, sizeof uwhy)) {
-    snprintf(why, size, "argument '%s' is %s: %s", name, shown, uwhy);
+    if (why != NULL) {
+      show_value(v, shown, sizeof shown);
+      snprintf(why, size, "argument '%s' is %s: %s", name, shown, uwhy);
+    }
     return false;
   }
   if (c->kind == CK_SCHEME) {
     ok = in_list(c->items, c->nitems, scheme);
-    if (!ok)
+  } else {
+    for (size_t i = 0; host != NULL && i < c->nitems && !ok; i++)
+      ok = pol_host_matches(c->items[i], host);
+  }
+  if (!ok && why != NULL) {
+    show_value(v, shown, sizeof shown);
+    if (c->kind == CK_SCHEME)
       snprintf(why, size, "argument '%s' is %s, whose scheme '%s' is not "
                "in the allowed list", name, shown, scheme);
-  } else if (host == NULL) {
-    snprintf(why, size, "argument '%s' is %s, which has no host", name,
-             shown);
-  } else {
-    for (size_t i = 0; i < c->nitems && !ok; i++)
-      ok = pol_host_matches(c->items[i], host);
-    if (!ok)
+    else if (host == NULL)
+      snprintf(why, size, "argument '%s' is %s, which has no host", name,
+               shown);
+    else
       snprintf(why, size, "argument '%s' is %s, whose host '%s' is not in "
                "the allowed list", name, shown, host);
   }
@@ -197,56 +203,64 @@ static bool check_url(const pol_check *c, const char *name, const json_t *v,
 static bool wrong_type(const char *name, const json_t *v, const char *want,
                        char *why, size_t size)
 {
-  snprintf(why, size, "argument '%s' is a %s, not a %s", name, type_name(v),
-           want);
+  if (why != NULL)
+    snprintf(why, size, "argument '%s' is a %s, not a %s", name,
+             type_name(v), want);
   return false;
 }
 
-/* Checks one present value. */
+/* Checks one present value. why may be NULL when no explanation is
+ * needed, which saves formatting on the common path. */
 static bool check_value(const pol_check *c, const pol_argspec *spec,
                         const char *name, const json_t *v,
-                        pcre2_match_data *md, char *why, size_t size)
+                        const pol_matcher *m, char *why, size_t size)
 {
   char shown[96];
+  bool ok;
 
   switch (c->kind) {
   case CK_REQUIRED:
   case CK_RELATIVE:
     return true;
   case CK_FORBIDDEN:
-    snprintf(why, size, "argument '%s' is not allowed", name);
+    if (why != NULL)
+      snprintf(why, size, "argument '%s' is not allowed", name);
     return false;
   case CK_TYPE:
-    if (type_bits(v) & c->types)
-      return true;
-    snprintf(why, size, "argument '%s' is a %s, which is not an allowed "
-             "type", name, type_name(v));
-    return false;
+    ok = (type_bits(v) & c->types) != 0;
+    if (!ok && why != NULL)
+      snprintf(why, size, "argument '%s' is a %s, which is not an allowed "
+               "type", name, type_name(v));
+    return ok;
   case CK_MIN:
   case CK_MAX:
     if (!json_is_number(v))
       return wrong_type(name, v, "number", why, size);
-    if (c->kind == CK_MIN ? json_number_value(v) >= c->number
-                          : json_number_value(v) <= c->number)
-      return true;
-    show_value(v, shown, sizeof shown);
-    snprintf(why, size, "argument '%s' is %s, %s %g", name, shown,
-             c->kind == CK_MIN ? "below the minimum" : "above the maximum",
-             c->number);
-    return false;
+    ok = c->kind == CK_MIN ? json_number_value(v) >= c->number
+                           : json_number_value(v) <= c->number;
+    if (!ok && why != NULL) {
+      show_value(v, shown, sizeof shown);
+      snprintf(why, size, "argument '%s' is %s, %s %g", name, shown,
+               c->kind == CK_MIN ? "below the minimum"
+                                 : "above the maximum",
+               c->number);
+    }
+    return ok;
   case CK_ENUM:
     for (size_t i = 0; i < json_array_size(c->values); i++) {
       if (numbers_equal(v, json_array_get(c->values, i)))
         return true;
     }
-    show_value(v, shown, sizeof shown);
-    snprintf(why, size, "argument '%s' is %s, which is not one of the "
-             "allowed values", name, shown);
+    if (why != NULL) {
+      show_value(v, shown, sizeof shown);
+      snprintf(why, size, "argument '%s' is %s, which is not one of the "
+               "allowed values", name, shown);
+    }
     return false;
   case CK_PATTERN:
     if (!json_is_string(v))
       return wrong_type(name, v, "string", why, size);
-    return check_pattern(c, name, v, md, why, size);
+    return check_pattern(c, name, v, m, why, size);
   case CK_UNDER:
     if (!json_is_string(v))
       return wrong_type(name, v, "string", why, size);
@@ -259,35 +273,36 @@ static bool check_value(const pol_check *c, const pol_argspec *spec,
   case CK_MAXLEN:
     if (!json_is_string(v))
       return wrong_type(name, v, "string", why, size);
-    if (json_string_length(v) <= c->limit)
-      return true;
-    snprintf(why, size, "argument '%s' is %zu bytes long, over the "
-             "maximum of %zu", name, json_string_length(v), c->limit);
-    return false;
+    ok = json_string_length(v) <= c->limit;
+    if (!ok && why != NULL)
+      snprintf(why, size, "argument '%s' is %zu bytes long, over the "
+               "maximum of %zu", name, json_string_length(v), c->limit);
+    return ok;
   case CK_MAXITEMS:
     if (!json_is_array(v))
       return wrong_type(name, v, "array", why, size);
-    if (json_array_size(v) <= c->limit)
-      return true;
-    snprintf(why, size, "argument '%s' has %zu items, over the maximum of "
-             "%zu", name, json_array_size(v), c->limit);
-    return false;
+    ok = json_array_size(v) <= c->limit;
+    if (!ok && why != NULL)
+      snprintf(why, size, "argument '%s' has %zu items, over the maximum "
+               "of %zu", name, json_array_size(v), c->limit);
+    return ok;
   case CK_MAXSIZE: {
     size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (n <= c->limit)
-      return true;
-    snprintf(why, size, "argument '%s' is %zu bytes of JSON, over the "
-             "maximum of %zu", name, n, c->limit);
-    return false;
+    ok = n <= c->limit;
+    if (!ok && why != NULL)
+      snprintf(why, size, "argument '%s' is %zu bytes of JSON, over the "
+               "maximum of %zu", name, n, c->limit);
+    return ok;
   }
   }
-  snprintf(why, size, "argument '%s': unknown check", name);
+  if (why != NULL)
+    snprintf(why, size, "argument '%s': unknown check", name);
   return false;
 }
 
 /* Checks one argument; a missing one passes every check but required. */
 static bool check_arg(const pol_argspec *spec, const char *name,
-                      const json_t *v, pcre2_match_data *md, char *why,
+                      const json_t *v, const pol_matcher *m, char *why,
                       size_t size)
 {
   for (size_t i = 0; i < spec->nchecks; i++) {
@@ -295,10 +310,11 @@ static bool check_arg(const pol_argspec *spec, const char *name,
     if (v == NULL) {
       if (c->kind != CK_REQUIRED)
         continue;
-      snprintf(why, size, "argument '%s' is required but missing", name);
+      if (why != NULL)
+        snprintf(why, size, "argument '%s' is required but missing", name);
       return false;
     }
-    if (!check_value(c, spec, name, v, md, why, size))
+    if (!check_value(c, spec, name, v, m, why, size))
       return false;
   }
   return true;
@@ -306,11 +322,11 @@ static bool check_arg(const pol_argspec *spec, const char *name,
 
 bool pol_argspec_holds(const pol_argspec *spec, const json_t *args,
                        char *const *named, size_t nnamed,
-                       pcre2_match_data *match_data, char *why, size_t size)
+                       const pol_matcher *matcher, char *why, size_t size)
 {
   if (spec->name != NULL)
     return check_arg(spec, spec->name, json_object_get(args, spec->name),
-                     match_data, why, size);
+                     matcher, why, size);
 
   /* "*": every argument the rule does not name on its own line. */
   const char *key;
@@ -318,7 +334,7 @@ bool pol_argspec_holds(const pol_argspec *spec, const json_t *args,
   json_object_foreach((json_t *)args, key, v) {
     if (in_list(named, nnamed, key))
       continue;
-    if (!check_arg(spec, key, v, match_data, why, size))
+    if (!check_arg(spec, key, v, matcher, why, size))
       return false;
   }
   return true;

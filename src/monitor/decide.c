@@ -118,6 +118,8 @@ static bool in_list(char *const *items, size_t n, const char *s)
 
 static unsigned value_type_bit(const json_t *v)
 {
+  if (v == NULL)
+    return VT_NULL;
   switch (json_typeof(v)) {
   case JSON_OBJECT:
     return VT_MAP;
@@ -183,7 +185,8 @@ static bool label_rule_holds(const pol_rule *r, const mvm_effect *e,
     for (size_t i = 0; i < json_array_size(drop); i++) {
       const char *s = json_string_value(json_array_get(drop, i));
       if (s == NULL || !in_list(r->from, r->nfrom, s)) {
-        snprintf(why, size, "endorsing would drop source '%.100s', which "
+        if (why != NULL)
+          snprintf(why, size, "endorsing would drop source '%.100s', which "
                  "the rule does not list", s ? s : "?");
         return false;
       }
@@ -194,7 +197,8 @@ static bool label_rule_holds(const pol_rule *r, const mvm_effect *e,
     for (size_t i = 0; i < json_array_size(add); i++) {
       const char *s = json_string_value(json_array_get(add, i));
       if (s == NULL || !in_list(r->to, r->nto, s)) {
-        snprintf(why, size, "declassifying would add reader '%.100s', "
+        if (why != NULL)
+          snprintf(why, size, "declassifying would add reader '%.100s', "
                  "which the rule does not list", s ? s : "?");
         return false;
       }
@@ -205,16 +209,19 @@ static bool label_rule_holds(const pol_rule *r, const mvm_effect *e,
                                       "quarantined");
     const char *qt = json_string_value(json_object_get(q, "type"));
     if (!json_is_object(q)) {
-      snprintf(why, size, "the value does not come from a quarantined "
+      if (why != NULL)
+        snprintf(why, size, "the value does not come from a quarantined "
                "query");
       return false;
     }
     if (!json_is_true(json_object_get(q, "valid"))) {
-      snprintf(why, size, "the quarantined query's output was not valid");
+      if (why != NULL)
+        snprintf(why, size, "the quarantined query's output was not valid");
       return false;
     }
     if (r->qtypes != 0 && !(query_type_bit(qt) & r->qtypes)) {
-      snprintf(why, size, "the quarantined query's type '%.40s' is not in "
+      if (why != NULL)
+        snprintf(why, size, "the quarantined query's type '%.40s' is not in "
                "the rule's list", qt ? qt : "?");
       return false;
     }
@@ -222,7 +229,8 @@ static bool label_rule_holds(const pol_rule *r, const mvm_effect *e,
   if (r->vtypes != 0) {
     unsigned bit = value_type_bit(e->args);
     if (!(bit & r->vtypes)) {
-      snprintf(why, size, "the value is a %s, which the rule does not list",
+      if (why != NULL)
+        snprintf(why, size, "the value is a %s, which the rule does not list",
                value_type_word(bit));
       return false;
     }
@@ -241,21 +249,23 @@ static bool rule_holds(rule_scan *s, const pol_rule *r, char *why,
     if (r->verdict != MVM_VERDICT_DENY || (r->nargs == 0 &&
                                            r->args_maxsize == 0))
       return true;
-    snprintf(why, size, "a deny rule with argument checks applies to "
+    if (why != NULL)
+      snprintf(why, size, "a deny rule with argument checks applies to "
              "calls, not to loading");
     return false;
   case MVM_EFFECT_TOOL_CALL:
     if (r->args_maxsize != 0) {
       size_t n = json_dumpb(s->args, NULL, 0, JSON_COMPACT);
       if (n > r->args_maxsize) {
-        snprintf(why, size, "the arguments are %zu bytes of JSON, over the "
+        if (why != NULL)
+          snprintf(why, size, "the arguments are %zu bytes of JSON, over the "
                  "maximum of %zu", n, r->args_maxsize);
         return false;
       }
     }
     for (size_t i = 0; i < r->nargs; i++) {
       if (!pol_argspec_holds(&r->args[i], s->args, r->arg_names,
-                             r->narg_names, s->m->match_data, why, size))
+                             r->narg_names, &s->m->matcher, why, size))
         return false;
     }
     return true;
@@ -271,14 +281,17 @@ static int scan_one(void *ctx, size_t id)
 {
   rule_scan *s = ctx;
   const pol_rule *r = &s->m->policy->rules[id];
+  bool tracing = s->m->trace != NULL;
   char why[WHY_MAX] = "";
 
   if (!pol_glob_match(r->pattern, s->target))
     return 0;
-  /* Loading is not asked about: an ask rule asks about the calls. */
+  /* An ask rule never applies to loading, only to the tool's calls. */
   if (s->e->kind == MVM_EFFECT_TOOL_LOAD && r->verdict == MVM_VERDICT_ASK)
     return 0;
-  bool ok = rule_holds(s, r, why, sizeof why);
+  /* Why a rule does not apply is written out only when explaining; the
+   * default-deny reason recomputes it for the one rule it names. */
+  bool ok = rule_holds(s, r, tracing ? why : NULL, sizeof why);
   mvm_verdict v = r->verdict;
 
   if (ok && (!s->found[v] || id < s->best[v])) {
@@ -288,10 +301,9 @@ static int scan_one(void *ctx, size_t id)
              (!s->missed || id < s->miss_id)) {
     s->missed = true;
     s->miss_id = id;
-    snprintf(s->miss_why, sizeof s->miss_why, "%s", why);
   }
 
-  if (s->m->trace != NULL) {
+  if (tracing) {
     scan_note *grown = realloc(s->notes, (s->nnotes + 1) * sizeof *grown);
     if (grown == NULL) {
       s->rc = MVM_ENOMEM;
@@ -313,37 +325,23 @@ static int note_order(const void *a, const void *b)
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void rule_text(const pol_rule *r, char *buf, size_t size)
-{
-  if (strcmp(r->pattern, "*") == 0 &&
-      !(r->effects & (EFF_TOOLS | EFF_MODELS)))
-    snprintf(buf, size, "%s %s", mvm_policy_verdict_name(r->verdict),
-             r->effect_word);
-  else
-    snprintf(buf, size, "%s %s '%.80s'", mvm_policy_verdict_name(r->verdict),
-             r->effect_word, r->pattern);
-}
-
 static void emit_notes(rule_scan *s)
 {
-  char loc[POL_LOC_MAX];
-  char text[128];
-
-  qsort(s->notes, s->nnotes, sizeof *s->notes, note_order);
+  if (s->nnotes > 1)
+    qsort(s->notes, s->nnotes, sizeof *s->notes, note_order);
   for (size_t i = 0; i < s->nnotes; i++) {
     const pol_rule *r = &s->m->policy->rules[s->notes[i].id];
-    pol_loc(s->m->policy, r->line, loc, sizeof loc);
-    rule_text(r, text, sizeof text);
     if (s->notes[i].applies)
-      pol_note(s->m, "%s: %s applies", loc, text);
+      pol_note(s->m, "%s: %s applies", r->loc, r->text);
     else
-      pol_note(s->m, "%s: %s does not apply: %s", loc, text,
+      pol_note(s->m, "%s: %s does not apply: %s", r->loc, r->text,
                s->notes[i].why);
   }
 }
 
-/* Finds the rules that match the effect; returns 1 when they decided it
- * (a deny, or no rule allowing it), 0 to go on with *rule_verdict. */
+/* Finds the rules that match the effect. Returns 1 when they decided it
+ * (a deny, or no rule allowing it), and 0 with *rule_verdict set when the
+ * remaining checks decide. */
 static int scan_rules(pol_monitor *m, const mvm_effect *e,
                       const char *target, const char *what,
                       const json_t *args, mvm_decision *d,
@@ -351,8 +349,6 @@ static int scan_rules(pol_monitor *m, const mvm_effect *e,
 {
   const mvm_policy *p = m->policy;
   rule_scan s;
-  char loc[POL_LOC_MAX];
-  char text[128];
 
   memset(&s, 0, sizeof s);
   s.m = m;
@@ -370,10 +366,9 @@ static int scan_rules(pol_monitor *m, const mvm_effect *e,
 
   if (s.found[MVM_VERDICT_DENY]) {
     const pol_rule *r = &p->rules[s.best[MVM_VERDICT_DENY]];
-    pol_loc(p, r->line, loc, sizeof loc);
-    rule_text(r, text, sizeof text);
-    decide_set(d, MVM_VERDICT_DENY, loc, "denied by %s (%s)%s%.300s", loc,
-               text, r->reason ? ": " : "", r->reason ? r->reason : "");
+    decide_set(d, MVM_VERDICT_DENY, r->loc, "denied by %s (%s)%s%.300s",
+               r->loc, r->text, r->reason ? ": " : "",
+               r->reason ? r->reason : "");
     return 1;
   }
   /* An ask rule adds a confirmation to what an allow rule permits; on
@@ -381,11 +376,11 @@ static int scan_rules(pol_monitor *m, const mvm_effect *e,
   if (!s.found[MVM_VERDICT_ALLOW]) {
     if (s.missed) {
       const pol_rule *r = &p->rules[s.miss_id];
-      pol_loc(p, r->line, loc, sizeof loc);
-      rule_text(r, text, sizeof text);
+      char why[WHY_MAX] = "";
+      rule_holds(&s, r, why, sizeof why);
       decide_set(d, MVM_VERDICT_DENY, "default", "denied by default: no "
-                 "rule allows %s; %s (%s) does not apply: %s", what, loc,
-                 text, s.miss_why);
+                 "rule allows %s; %s (%s) does not apply: %s", what, r->loc,
+                 r->text, why);
     } else {
       decide_set(d, MVM_VERDICT_DENY, "default", "denied by default: no "
                  "rule allows %s", what);
@@ -396,13 +391,12 @@ static int scan_rules(pol_monitor *m, const mvm_effect *e,
   mvm_verdict v = s.found[MVM_VERDICT_ASK] ? MVM_VERDICT_ASK
                                            : MVM_VERDICT_ALLOW;
   const pol_rule *r = &p->rules[s.best[v]];
-  pol_loc(p, r->line, loc, sizeof loc);
-  rule_text(r, text, sizeof text);
   if (v == MVM_VERDICT_ASK)
-    decide_set(d, v, loc, "%s (%s) requires the user's confirmation%s%.300s",
-               loc, text, r->reason ? ": " : "", r->reason ? r->reason : "");
+    decide_set(d, v, r->loc, "%s (%s) requires the user's confirmation%s"
+               "%.300s", r->loc, r->text, r->reason ? ": " : "",
+               r->reason ? r->reason : "");
   else
-    decide_set(d, v, loc, "allowed by %s (%s)%s%.300s", loc, text,
+    decide_set(d, v, r->loc, "allowed by %s (%s)%s%.300s", r->loc, r->text,
                r->reason ? ": " : "", r->reason ? r->reason : "");
   *rule_verdict = v;
   return 0;
@@ -509,12 +503,13 @@ static int check_flow(const pol_monitor *m, const mvm_effect *e,
   char have[160];
   char want[160];
 
+  /* The join's readers are the intersection, so it flows exactly when
+   * both parts flow; the join is built only to explain a denial. */
+  if (mvm_label_flows_to(e->args_label, sink) &&
+      mvm_label_flows_to(e->context_label, sink))
+    return MVM_OK;
   if (mvm_label_join(e->args_label, e->context_label, &data))
     return MVM_ENOMEM;
-  if (mvm_label_flows_to(data, sink)) {
-    mvm_label_unref(data);
-    return MVM_OK;
-  }
   readers_text(data, have, sizeof have);
   readers_text(sink, want, sizeof want);
   if (line != 0) {
@@ -635,16 +630,27 @@ static void check_consequential(pol_monitor *m, const mvm_effect *e,
     return;
   }
   for (size_t i = 0; i < info->ntrusted_args; i++) {
+    const char *name = info->trusted_args[i];
     bool found = false;
-    const mvm_label *l = arg_label(e, info->trusted_args[i], &found);
-    if (!found && json_object_get(e->args, info->trusted_args[i]) != NULL)
+    const mvm_label *l = arg_label(e, name, &found);
+    bool present = json_object_get(e->args, name) != NULL;
+    /* A missing deciding argument leaves the choice to the tool's
+     * default, which the untrusted context may have counted on. */
+    if (!present) {
+      decide_set(d, info->untrusted_verdict, loc, "%s: consequential call "
+                 "'%s' decided in untrusted context (sources: %s); the "
+                 "deciding argument '%s' is missing", loc, e->target, ctx,
+                 name);
+      return;
+    }
+    if (!found)
       l = e->args_label; /* no per-argument label: the arguments' join */
     if (mvm_label_is_trusted(l))
       continue;
     decide_set(d, info->untrusted_verdict, loc, "%s: consequential call "
                "'%s' decided in untrusted context (sources: %s); argument "
-               "'%s' is untrusted (sources: %s)", loc, e->target, ctx,
-               info->trusted_args[i], sources_text(l, src, sizeof src));
+               "'%s' is untrusted (sources: %s)", loc, e->target, ctx, name,
+               sources_text(l, src, sizeof src));
     return;
   }
   pol_note(m, "%s: the context is untrusted (sources: %s), but every "
@@ -899,21 +905,25 @@ static int decide_sink_effect(pol_monitor *m, const mvm_effect *e,
 {
   const mvm_policy *p = m->policy;
   bool memory = e->kind == MVM_EFFECT_MEMORY_WRITE;
-  const char *target = memory ? (e->target ? e->target : "") : "user";
-  const pol_sink *sink = memory ? &p->memory : &p->user;
+  const char *target = "user";
+  const pol_sink *sink = &p->user;
   char what[200];
   char desc[200];
   mvm_verdict rv;
   int rc = MVM_OK;
 
-  if (memory)
+  if (memory) {
+    target = e->target ? e->target : "";
+    sink = &p->memory;
     snprintf(what, sizeof what, "memory.write '%.150s'", target);
-  else
+    snprintf(desc, sizeof desc, "memory '%.150s'", target);
+  } else {
     snprintf(what, sizeof what, "%s", mvm_effect_name(e->kind));
+    snprintf(desc, sizeof desc, "the user");
+  }
+
   if (scan_rules(m, e, target, what, NULL, d, &rv, &rc))
     return rc;
-  snprintf(desc, sizeof desc, memory ? "memory '%.150s'" : "the user",
-           target);
   return check_flow(m, e, sink->label, desc, sink->line,
                     memory ? "the default readers of memory"
                            : "by default the user's only reader is 'user'",
@@ -948,6 +958,13 @@ int pol_decide(pol_monitor *m, const mvm_effect *e, mvm_decision *d,
   if (m->policy->permissive) {
     decide_set(d, MVM_VERDICT_ALLOW, "permissive", "the permissive policy "
                "allows every effect without checks (unsafe)");
+    return MVM_OK;
+  }
+  bool tool = e->kind == MVM_EFFECT_TOOL_CALL ||
+              e->kind == MVM_EFFECT_TOOL_LOAD;
+  if (tool && (e->target == NULL || e->target[0] == '\0')) {
+    decide_set(d, MVM_VERDICT_DENY, "default", "%s names no tool",
+               mvm_effect_name(e->kind));
     return MVM_OK;
   }
   switch (e->kind) {
@@ -1003,7 +1020,6 @@ int pol_result_label(pol_monitor *m, const mvm_effect *call,
   const pol_tool_info *info = NULL;
   mvm_label *label = NULL;
   bool integrity = false;
-  char why[WHY_MAX];
   int rc;
 
   *out = NULL;
@@ -1018,10 +1034,18 @@ int pol_result_label(pol_monitor *m, const mvm_effect *call,
       if (ll->field != NULL &&
           (!json_is_object(sc) || json_object_get(sc, ll->field) == NULL))
         continue;
+      /* With the argument left out, a line that restricts the label
+       * applies and a line that would make the result trusted does not,
+       * so leaving an argument out never loosens a label. */
       if (ll->when != NULL &&
-          !pol_argspec_holds(ll->when, call->args, NULL, 0, m->match_data,
-                             why, sizeof why))
+          json_object_get(call->args, ll->when->name) == NULL) {
+        if (ll->what == LBL_TRUSTED)
+          continue;
+      } else if (ll->when != NULL &&
+                 !pol_argspec_holds(ll->when, call->args, NULL, 0,
+                                    &m->matcher, NULL, 0)) {
         continue;
+      }
       if (ll->what != LBL_READERS)
         integrity = true;
       mvm_label *joined = NULL;

@@ -127,8 +127,12 @@ int pol_lex_line(pol_parser *ps, const char *line, size_t len)
       rc = lex_string(ps, line + i, len - i, col, &used);
       i += used;
     } else if (c == '{' || c == '}' || c == ',') {
-      rc = push(ps, c == '{' ? TOK_LBRACE : c == '}' ? TOK_RBRACE : TOK_COMMA,
-                col, NULL, 0);
+      pol_tok_kind kind = TOK_COMMA;
+      if (c == '{')
+        kind = TOK_LBRACE;
+      else if (c == '}')
+        kind = TOK_RBRACE;
+      rc = push(ps, kind, col, NULL, 0);
       i++;
     } else if (is_word_byte(c)) {
       size_t start = i;
@@ -142,9 +146,13 @@ int pol_lex_line(pol_parser *ps, const char *line, size_t len)
       return pol_error(ps, MVM_EPARSE, col, "control character 0x%02x; "
                        "only spaces and tabs may separate tokens", c);
     } else {
+      /* Quotes the whole UTF-8 sequence; the text is not NUL-terminated. */
+      size_t n = 1;
+      while (i + n < len && n < 4 && ((unsigned char)line[i + n] & 0xc0) ==
+                                         0x80)
+        n++;
       return pol_error(ps, MVM_EPARSE, col, "unexpected character '%.*s'; "
-                       "quote names that contain it",
-                       c < 0x80 ? 1 : (int)strnlen(line + i, 4), line + i);
+                       "quote names that contain it", (int)n, line + i);
     }
   }
   return rc;
@@ -213,11 +221,11 @@ int pol_expect_text(pol_parser *ps, const char *what, const char **out)
   const pol_tok *t = pol_peek(ps);
   char buf[96];
 
+  /* Token text has no NUL byte: the line was checked for one, and no
+   * escape produces it. */
   if (t == NULL || (t->kind != TOK_WORD && t->kind != TOK_STRING))
     return pol_error(ps, MVM_EPARSE, pol_col(ps), "expected %s, found %s",
                      what, found(ps, buf, sizeof buf));
-  if (strlen(t->text) != t->len)
-    return pol_error(ps, MVM_EPARSE, t->col, "%s contains a NUL byte", what);
   ps->pos++;
   *out = t->text;
   return MVM_OK;

@@ -47,6 +47,8 @@ void pol_save_lock(pol_monitor *m)
 
   if (m->lock_path == NULL || m->cfg.lock_read_only)
     return;
+  /* NOTE: the whole file is rewritten from this run's copy, so two runs
+   * updating one lock file at once can lose the other's update. */
   if (mvm_lock_save(m->lock_path, m->lock, &err) != MVM_OK)
     mvm_log(MVM_LOG_ERROR, "policy", "cannot update the lock file: %s",
             err.msg);
@@ -214,8 +216,8 @@ static int build_info(pol_monitor *m, const char *target,
   }
   if (rc)
     goto out;
-  /* Consequential unless some declaration says readonly and none says
-   * consequential. */
+  /* Consequential unless some declaration marks the tool readonly and
+   * none marks it consequential. */
   if (info->consequential_line == 0 && readonly_line != 0) {
     info->consequential = false;
     info->consequential_line = readonly_line;

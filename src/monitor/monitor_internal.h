@@ -9,7 +9,7 @@
  * matches it, and the budgets that count its calls. Merging never
  * weakens: consequential wins over readonly, sink readers unite, trusted
  * arguments unite, ask on an untrusted context only if no declaration
- * says deny. */
+ * sets deny. */
 typedef struct pol_tool_info {
   bool consequential;
   unsigned consequential_line; /* 0: the default (not declared readonly) */
@@ -37,7 +37,7 @@ typedef struct pol_monitor {
   mvm_policy_monitor_config cfg;
   char *lock_path;     /* owned copy, or NULL: pins in memory only */
   double start;
-  pcre2_match_data *match_data;
+  pol_matcher matcher;
 
   pol_map tool_cache;  /* target -> index into infos */
   pol_tool_info *infos;
@@ -89,8 +89,8 @@ void pol_note(pol_monitor *m, const char *fmt, ...)
 pol_monitor *pol_monitor_of(const mvm_monitor *monitor);
 
 /* An effect read from its JSON form (see mvm_policy_explain), with the
- * labels it owns; the strings and JSON it points to are borrowed from the
- * object it was read from. */
+ * labels it owns. Its strings and JSON are borrowed from the object it was
+ * read from. */
 typedef struct pol_json_effect {
   mvm_effect e;
   mvm_label *args_label;

@@ -623,6 +623,15 @@ static int build_indexes(pol_parser *ps)
 
   for (size_t i = 0; i < p->nrules; i++) {
     pol_rule *r = &p->rules[i];
+    pol_loc(p, r->line, r->loc, sizeof r->loc);
+    if (strcmp(r->pattern, "*") == 0 &&
+        !(r->effects & (EFF_TOOLS | EFF_MODELS)))
+      snprintf(r->text, sizeof r->text, "%s %s",
+               mvm_policy_verdict_name(r->verdict), r->effect_word);
+    else
+      snprintf(r->text, sizeof r->text, "%s %s '%.80s'",
+               mvm_policy_verdict_name(r->verdict), r->effect_word,
+               r->pattern);
     if (r->nargs > 0) {
       r->arg_names = calloc(r->nargs, sizeof *r->arg_names);
       if (r->arg_names == NULL)
@@ -723,9 +732,14 @@ int mvm_policy_load_file(const char *path, mvm_policy **out, mvm_error *err)
   mvm_buf_init(&buf, MVM_POLICY_MAX_BYTES);
   for (;;) {
     size_t n = fread(chunk, 1, sizeof chunk, f);
-    if (n > 0 && mvm_buf_append(&buf, chunk, n) != MVM_OK) {
+    int brc = n > 0 ? mvm_buf_append(&buf, chunk, n) : MVM_OK;
+    if (brc == MVM_ELIMIT) {
       rc = mvm_error_set(err, MVM_ELIMIT, "policy", "%s: the policy is over "
                          "the limit of %u bytes", path, MVM_POLICY_MAX_BYTES);
+      break;
+    }
+    if (brc != MVM_OK) {
+      rc = mvm_error_set(err, brc, "policy", "out of memory");
       break;
     }
     if (n < sizeof chunk)

@@ -122,9 +122,6 @@ static int parse_under(pol_parser *ps, pol_check *c)
   if (dir[0] != '/')
     return pol_error(ps, MVM_EPARSE, col, "directory '%.80s' must be an "
                      "absolute path", dir);
-  if (strlen(dir) >= 4096)
-    return pol_error(ps, MVM_ELIMIT, col, "the directory is longer than "
-                     "4095 bytes");
   c->text = strdup(dir);
   if (c->text == NULL)
     return NOMEM(ps);

@@ -3,8 +3,8 @@
  *
  * The language is described in docs/policy.md. A policy is parsed once into
  * an immutable mvm_policy, which any number of monitors may share. A monitor
- * holds the state of one run (budgets, loaded models, pins) and is not
- * thread-safe: give each run its own.
+ * contains the state of one run (budgets, loaded models, pins) and is not
+ * thread-safe, so each run needs its own.
  *
  * Ownership: mvm_policy_parse, mvm_policy_load_file and
  * mvm_policy_permissive return a policy the caller frees with
@@ -134,8 +134,8 @@ int mvm_policy_monitor_counters(const mvm_monitor *monitor,
  *    "outcome": {...}}
  * where LABEL is the mvm_label_to_json form and every field but "effect"
  * is optional. `effects` is one such object or an array of them, decided
- * in order by one monitor: an allowed effect is recorded with its
- * "outcome" (so budgets and loaded models carry over), and a tool.call's
+ * in order by one monitor. An allowed effect is recorded with its
+ * "outcome", so budgets and loaded models carry over, and a tool.call's
  * result label is computed from its outcome. *out is a new array with one
  * {"effect", "target", "verdict", "rule", "reason", "trace": [...],
  * "result_label"?} per effect; "trace" lists every rule that was

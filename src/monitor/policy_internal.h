@@ -135,6 +135,8 @@ enum {
 };
 
 typedef struct pol_rule {
+  char loc[POL_LOC_MAX]; /* "file:line" */
+  char text[128];        /* "allow tool 'a.b'", for reasons */
   mvm_verdict verdict;
   unsigned effects; /* EFF_BIT set */
   const char *effect_word; /* as written: "tool", "model.call", ... */
@@ -266,18 +268,31 @@ void pol_argspecs_free(pol_argspec *specs, size_t n);
 
 /* ------------------------------------------------------------- checking */
 
+/* PCRE2 limits per match, so a pattern with nested quantifiers cannot
+ * stall a decision. Hitting a limit fails the check. */
+#define POL_MATCH_LIMIT 100000
+#define POL_DEPTH_LIMIT 10000
+
+/* What pattern checks reuse between calls: a match data block and a match
+ * context with the limits above. */
+typedef struct pol_matcher {
+  pcre2_match_data *match_data;
+  pcre2_match_context *match_context;
+} pol_matcher;
+
 /* Evaluates one argument spec against an arguments object. On failure
- * writes a sentence naming the argument and the value to why[0..size)
- * and returns false. `named` lists the argument names the rule mentions,
- * for "*". match_data may be NULL (one is made per call). */
+ * writes a sentence naming the argument and the value to why[0..size),
+ * unless why is NULL, and returns false. `named` lists the argument names
+ * the rule mentions, for "*". matcher may be NULL (one is made per
+ * pattern check). */
 bool pol_argspec_holds(const pol_argspec *spec, const json_t *args,
                        char *const *named, size_t nnamed,
-                       pcre2_match_data *match_data, char *why,
-                       size_t size);
+                       const pol_matcher *matcher, char *why, size_t size);
 
 /* Normalizes a host for comparison: lower case, no trailing dot, IDN as
  * punycode, IP literals in curl's canonical form. Returns a malloc'd
- * string, or NULL when the host is invalid (why says so). */
+ * string, or NULL with the problem described in why when the host is
+ * invalid. */
 char *pol_url_normalize_host(const char *host, char *why, size_t size);
 
 /* Parses url with curl's URL API and returns its scheme and normalized

@@ -3,6 +3,7 @@
  * decide anything or settings that weaken the policy. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "monitor/policy_internal.h"
@@ -88,6 +89,41 @@ static int weak_settings(const mvm_policy *p, json_t *warnings)
   return MVM_OK;
 }
 
+static int line_order(const void *a, const void *b)
+{
+  json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a,
+                                                    "line"));
+  json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b,
+                                                    "line"));
+  return x < y ? -1 : x > y;
+}
+
+/* Returns the warnings sorted by line, a new array, or NULL. */
+static json_t *sorted(const json_t *warnings)
+{
+  size_t n = json_array_size(warnings);
+  json_t **items = calloc(n + 1, sizeof *items);
+  json_t *out = json_array();
+
+  if (items == NULL || out == NULL) {
+    free(items);
+    json_decref(out);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++)
+    items[i] = json_array_get(warnings, i);
+  qsort(items, n, sizeof *items, line_order);
+  for (size_t i = 0; i < n; i++) {
+    if (json_array_append(out, items[i])) {
+      json_decref(out);
+      out = NULL;
+      break;
+    }
+  }
+  free(items);
+  return out;
+}
+
 int mvm_policy_summary(const mvm_policy *p, json_t **out, mvm_error *err)
 {
   json_t *budgets = json_array();
@@ -111,6 +147,11 @@ int mvm_policy_summary(const mvm_policy *p, json_t **out, mvm_error *err)
   }
   if (dead_rules(p, warnings) || weak_settings(p, warnings))
     goto nomem;
+  json_t *by_line = sorted(warnings);
+  if (by_line == NULL)
+    goto nomem;
+  json_decref(warnings);
+  warnings = by_line;
 
   s = json_pack("{s:s,s:b,s:s,s:I,s:I,s:O,s:{s:o,s:o,s:O},s:O}", "name",
                 p->name, "permissive", p->permissive, "pin",

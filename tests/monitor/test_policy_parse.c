@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -419,6 +420,26 @@ static void example_policies_parse(void **state)
   }
 }
 
+static void load_file_too_big(void **state)
+{
+  char path[] = "/tmp/mvm-test-policy-big-XXXXXX";
+  int fd = mkstemp(path);
+  mvm_policy *p = NULL;
+  mvm_error err;
+
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  for (size_t i = 0; i <= MVM_POLICY_MAX_BYTES / 8; i++)
+    fputs("#######\n", f);
+  fclose(f);
+  assert_int_equal(mvm_policy_load_file(path, &p, &err), MVM_ELIMIT);
+  assert_non_null(strstr(err.msg, "the policy is over the limit of "
+                                  "1048576 bytes"));
+  assert_null(p);
+  unlink(path);
+}
+
 static void load_missing_file(void **state)
 {
   mvm_policy *p = NULL;
@@ -442,6 +463,7 @@ int main(void)
       cmocka_unit_test(limit_block_lines),
       cmocka_unit_test(valid_policy_parses),
       cmocka_unit_test(example_policies_parse),
+      cmocka_unit_test(load_file_too_big),
       cmocka_unit_test(load_missing_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
