@@ -13,4 +13,4 @@ echo "== building mvm (build/release)"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$(nproc)" --target mvm
 
-exec sh "$here/scripts/demo.sh" "$here/build/release/mvm"
+exec bash "$here/scripts/demo.sh" "$here/build/release/mvm"

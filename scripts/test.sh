@@ -13,6 +13,7 @@ jobs=$(nproc)
 
 failed=0
 passed=0
+failed_names=""
 
 run_suite() {
   name=$1
@@ -25,6 +26,7 @@ run_suite() {
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
+    failed_names="$failed_names $name"
   fi
 }
 
@@ -51,9 +53,11 @@ for f in build/fuzz/fuzz_*; do
     tail -n 3 "build/fuzz/$name.log"
   else
     failed=$((failed + 1))
+    failed_names="$failed_names $name"
     tail -n 60 "build/fuzz/$name.log"
   fi
 done
 
+[ -n "$failed_names" ] && echo "failed suites:$failed_names"
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -44,7 +44,7 @@ check "policy run writes no leak" '[ ! -e "$leak" ]'
 check "policy run prints the summary" \
   'grep -q "Invoice 1043" "$tmp/out1"'
 check "denial names the rule and the untrusted source" \
-  'grep -q "DENIED tool.call fs.write_file by .*demo.policy:[0-9]" "$tmp/err1" &&
+  'grep -q "DENIED tool.call fs.write_file.*demo.policy:[0-9]" "$tmp/err1" &&
    grep "DENIED tool.call fs.write_file" "$tmp/err1" | grep -q "inbox"'
 check "secret never reaches stdout" \
   '! grep -q "mvmdemo-7f3a9c2e" "$tmp/out1"'

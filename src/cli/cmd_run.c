@@ -41,6 +41,9 @@ static const char usage[] =
     "                       desktop agent clients (MVM_MCP_CONFIG)\n"
     "  --model-config FILE  model endpoints, keys, timeouts and prices\n"
     "                       (MVM_MODEL_CONFIG)\n"
+    "  --builtins FILE      built-in file, fetch and command tools and\n"
+    "                       their sandbox limits (MVM_BUILTINS; default\n"
+    "                       none; see docs/sandbox.md)\n"
     "  --config FILE        config file (MVM_CONFIG; default\n"
     "                       $XDG_CONFIG_HOME/mvm/config.json)\n"
     "  --state-dir DIR      audit log, run manifests and the demo\n"
@@ -84,8 +87,11 @@ static volatile sig_atomic_t interrupted;
 /* The first Ctrl-C asks the run to stop cleanly; a second one kills. */
 static void on_sigint(int sig)
 {
+  static const char msg[] = "\nmvm: interrupting: stopping the model and "
+                            "tool calls in progress (Ctrl-C again to kill)\n";
   interrupted = 1;
   signal(sig, SIG_DFL);
+  (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
 }
 
 /* Matches --name=VALUE or --name VALUE, advancing *i past the value. */
@@ -163,6 +169,8 @@ static int parse_option(int argc, char **argv, int *i, struct run_opts *o)
     f->policy = v;
   } else if (match_option(argc, argv, i, "--mcp-config", &v)) {
     f->mcp_config = v;
+  } else if (match_option(argc, argv, i, "--builtins", &v)) {
+    f->builtins = v;
   } else if (match_option(argc, argv, i, "--config", &v)) {
     f->config = v;
   } else if (match_option(argc, argv, i, "--state-dir", &v)) {
@@ -350,6 +358,7 @@ int mvm_cli_run(int argc, char **argv)
   o.agent.input = input;
 
   mvm_render_init(&render, o.json_events, o.quiet);
+  mvm_log_set_sink(mvm_render_log, &render);
   mvm_term_init(&term, o.no_input);
   term.quiet_show = true; /* the renderer shows answers from the events */
   user = mvm_term_user(&term);
@@ -367,6 +376,7 @@ int mvm_cli_run(int argc, char **argv)
   signal(SIGINT, SIG_DFL);
 
   report(&o, &render, &res);
+  mvm_log_set_sink(NULL, NULL);
   mvm_agent_result_free(&res);
   json_decref(input);
   return mvm_cli_exit_code(rc);

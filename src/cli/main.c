@@ -1,4 +1,5 @@
 /* main.c - the mvm command line: dispatch to the commands in cmd_*.c. */
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +83,11 @@ int mvm_cli_exit_code(int status)
 
 int main(int argc, char **argv)
 {
+  /* The character type comes from the environment, so that libcurl can
+   * convert international host names in URLs that policies check. Number
+   * formatting stays in the C locale, which JSON needs. */
+  setlocale(LC_CTYPE, "");
+
   if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
     print_help(argc < 2 ? stderr : stdout);

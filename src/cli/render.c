@@ -62,11 +62,12 @@ static void end_text(mvm_render *r)
 
 static void draw_status(mvm_render *r)
 {
-  if (!r->status)
+  /* The status line shares the terminal with stdout: drawing it while
+   * streamed text is mid-line would erase that text. */
+  if (!r->status || r->in_text)
     return;
   clear_status(r);
-  fprintf(r->err, "%s[step %llu | %llu model calls | %llu tool calls",
-          color(r, C_DIM), (unsigned long long)r->last_step,
+  fprintf(r->err, "%s[%llu model calls | %llu tool calls", color(r, C_DIM),
           (unsigned long long)r->model_calls,
           (unsigned long long)r->tool_calls);
   if (r->denied)
@@ -134,16 +135,29 @@ static void on_text(mvm_render *r, const json_t *ev)
 
 static void report_hidden(mvm_render *r)
 {
-  if (r->hidden_tools == r->hidden_shown || r->quiet || r->json)
+  if (r->quiet || r->json)
     return;
-  end_text(r);
-  clear_status(r);
-  fprintf(r->err, "%s  %llu tools not offered to the model: the policy allows "
-                  "none of them (--trace=policy lists them)%s\n",
-          color(r, C_DIM),
-          (unsigned long long)(r->hidden_tools - r->hidden_shown),
-          color(r, C_RESET));
-  r->hidden_shown = r->hidden_tools;
+  if (r->hidden_tools != r->hidden_shown) {
+    end_text(r);
+    clear_status(r);
+    fprintf(r->err, "%s  %llu tools not offered to the model: no rule of the "
+                    "policy allows them (--trace=policy lists them)%s\n",
+            color(r, C_DIM),
+            (unsigned long long)(r->hidden_tools - r->hidden_shown),
+            color(r, C_RESET));
+    r->hidden_shown = r->hidden_tools;
+  }
+  if (r->unpinned_tools != r->unpinned_shown) {
+    end_text(r);
+    clear_status(r);
+    fprintf(r->err, "%s  %llu tools not offered to the model because their "
+                    "identity is not approved yet: run 'mvm approve POLICY' "
+                    "to pin them%s\n",
+            color(r, C_YELLOW),
+            (unsigned long long)(r->unpinned_tools - r->unpinned_shown),
+            color(r, C_RESET));
+    r->unpinned_shown = r->unpinned_tools;
+  }
 }
 
 static void on_model_reply(mvm_render *r, const json_t *ev)
@@ -201,7 +215,10 @@ static void on_decision(mvm_render *r, const json_t *ev)
   /* A tool the policy does not allow is simply not offered to the model;
    * one line sums those up before the model is called. */
   if (tool_load) {
-    if (denied)
+    const char *why = json_string_value(json_object_get(ev, "reason"));
+    if (denied && why != NULL && strstr(why, "not pinned") != NULL)
+      r->unpinned_tools++;
+    else if (denied)
       r->hidden_tools++;
     return;
   }
@@ -212,14 +229,19 @@ static void on_decision(mvm_render *r, const json_t *ev)
     return;
   end_text(r);
   clear_status(r);
+  const char *rule = json_string_value(json_object_get(ev, "rule"));
+  const char *reason = json_string_value(json_object_get(ev, "reason"));
+  const char *target = json_string_value(json_object_get(ev, "target"));
+  if (rule == NULL)
+    rule = "?";
+  if (reason == NULL)
+    reason = "";
+  /* Most reasons already start with the rule's location. */
+  bool named = strncmp(reason, rule, strlen(rule)) == 0;
   if (denied)
-    fprintf(r->err, "%s  DENIED %s %s by %s: %s%s\n", color(r, C_RED),
-            json_string_value(json_object_get(ev, "effect")),
-            json_string_value(json_object_get(ev, "target"))
-                ? json_string_value(json_object_get(ev, "target"))
-                : "",
-            json_string_value(json_object_get(ev, "rule")),
-            json_string_value(json_object_get(ev, "reason")),
+    fprintf(r->err, "%s  DENIED %s %s%s%s: %s%s\n", color(r, C_RED),
+            effect ? effect : "?", target ? target : "",
+            named ? "" : " by ", named ? "" : rule, reason,
             color(r, C_RESET));
   else
     fprintf(r->err, "%s     allowed by %s%s\n", color(r, C_DIM),
@@ -273,11 +295,6 @@ void mvm_render_event(void *ctx, const json_t *event)
 {
   mvm_render *r = ctx;
   const char *kind = json_string_value(json_object_get(event, "event"));
-  const json_t *step = json_object_get(event, "step");
-
-  if (json_is_integer(step))
-    r->last_step = (uint64_t)json_integer_value(step);
-
   if (r->json) {
     if (kind != NULL && strcmp(kind, "model_reply") == 0)
       on_model_reply(r, event);
@@ -365,5 +382,22 @@ void mvm_render_finish(mvm_render *r)
     fprintf(r->err, " | $%.4f", r->cost_usd);
   fprintf(r->err, " | %.2f s]%s\n", mvm_render_now() - r->start,
           color(r, C_RESET));
+  fflush(r->err);
+}
+
+void mvm_render_log(void *ctx, int level, const char *where, const char *line)
+{
+  mvm_render *r = ctx;
+  static const char *const names[] = {"trace", "debug", "info", "warning",
+                                      "error"};
+  const char *name = level >= 0 && level <= MVM_LOG_ERROR ? names[level]
+                                                          : "log";
+
+  end_text(r);
+  clear_status(r);
+  if (level == MVM_LOG_TRACE)
+    fprintf(r->err, "mvm: trace: %s: %s\n", where, line);
+  else
+    fprintf(r->err, "mvm: %s: %s: %s\n", name, where, line);
   fflush(r->err);
 }

@@ -35,11 +35,12 @@ typedef struct mvm_render {
   uint64_t denied;       /* denied effects other than tool loads */
   uint64_t hidden_tools; /* tool loads denied: tools not offered */
   uint64_t hidden_shown; /* how many of those a line already reported */
+  uint64_t unpinned_tools; /* tool loads denied until a person approves */
+  uint64_t unpinned_shown;
   uint64_t input_tokens;
   uint64_t output_tokens;
   double cost_usd;
   bool cost_known;
-  uint64_t last_step;
 } mvm_render;
 
 /* Sets up a renderer: JSON or human, with colors and a status line when
@@ -59,6 +60,11 @@ void mvm_render_emit(mvm_render *r, json_t *event);
 
 /* Clears the status line and prints the final summary line on stderr. */
 void mvm_render_finish(mvm_render *r);
+
+/* A log sink (mvm_log_set_sink) that keeps log lines off the status line
+ * and off a line of streamed text; ctx is the mvm_render. */
+void mvm_render_log(void *ctx, int level, const char *where,
+                    const char *line);
 
 /* Monotonic clock in seconds. */
 double mvm_render_now(void);

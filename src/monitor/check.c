@@ -9,6 +9,14 @@
 #include "monitor/path.h"
 #include "monitor/policy_internal.h"
 
+/* Room for one check's explanation, as in the callers' buffers. */
+#define WHY_TEXT_MAX 320
+
+static pol_truth truth(bool ok)
+{
+  return ok ? POL_TRUE : POL_FALSE;
+}
+
 static const char *type_name(const json_t *v)
 {
   switch (json_typeof(v)) {
@@ -78,16 +86,16 @@ static bool numbers_equal(const json_t *a, const json_t *b)
   return json_equal((json_t *)a, (json_t *)b);
 }
 
-static bool check_pattern(const pol_check *c, const char *name,
-                          const json_t *v, const pol_matcher *m, char *why,
-                          size_t size)
+static pol_truth check_pattern(const pol_check *c, const char *name,
+                               const json_t *v, const pol_matcher *m,
+                               char *why, size_t size)
 {
   pcre2_match_data *md = m ? m->match_data : NULL;
   pcre2_match_context *mctx = m ? m->match_context : NULL;
   pcre2_match_data *own_md = NULL;
   pcre2_match_context *own_ctx = NULL;
   char shown[96];
-  bool ok = false;
+  pol_truth t = POL_UNKNOWN;
 
   if (md == NULL)
     md = own_md = pcre2_match_data_create(1, NULL);
@@ -106,8 +114,11 @@ static bool check_pattern(const pol_check *c, const char *name,
 
   int r = pcre2_match(c->re, (PCRE2_SPTR)json_string_value(v),
                       json_string_length(v), 0, 0, md, mctx);
-  ok = r >= 0;
-  if (ok || why == NULL)
+  if (r >= 0)
+    t = POL_TRUE;
+  else if (r == PCRE2_ERROR_NOMATCH)
+    t = POL_FALSE;
+  if (t == POL_TRUE || why == NULL)
     goto out;
   show_value(v, shown, sizeof shown);
   if (r == PCRE2_ERROR_NOMATCH)
@@ -123,11 +134,12 @@ static bool check_pattern(const pol_check *c, const char *name,
 out:
   pcre2_match_context_free(own_ctx);
   pcre2_match_data_free(own_md);
-  return ok;
+  return t;
 }
 
-static bool check_under(const pol_check *c, bool relative, const char *name,
-                        const json_t *v, char *why, size_t size)
+static pol_truth check_under(const pol_check *c, bool relative,
+                             const char *name, const json_t *v, char *why,
+                             size_t size)
 {
   char resolved[MVM_PATH_MAX];
   mvm_error err;
@@ -137,18 +149,18 @@ static bool check_under(const pol_check *c, bool relative, const char *name,
   if (strlen(path) != json_string_length(v)) {
     if (why != NULL)
       snprintf(why, size, "argument '%s' contains a NUL byte", name);
-    return false;
+    return POL_UNKNOWN;
   }
   if (mvm_path_check_under(c->text, path, relative, resolved,
                            sizeof resolved, &inside, &err) != MVM_OK) {
     if (why != NULL)
       snprintf(why, size, "argument '%s': %s", name, err.msg);
-    return false;
+    return POL_UNKNOWN;
   }
   if (!inside && why != NULL)
     snprintf(why, size, "argument '%s' is '%.200s', which resolves to "
              "'%.200s', outside '%s'", name, path, resolved, c->text);
-  return inside;
+  return inside ? POL_TRUE : POL_FALSE;
 }
 
 static bool in_list(char *const *items, size_t n, const char *s)
@@ -160,8 +172,8 @@ static bool in_list(char *const *items, size_t n, const char *s)
   return false;
 }
 
-static bool check_url(const pol_check *c, const char *name, const json_t *v,
-                      char *why, size_t size)
+static pol_truth check_url(const pol_check *c, const char *name,
+                           const json_t *v, char *why, size_t size)
 {
   char *scheme = NULL;
   char *host = NULL;
@@ -175,7 +187,7 @@ static bool check_url(const pol_check *c, const char *name, const json_t *v,
       show_value(v, shown, sizeof shown);
       snprintf(why, size, "argument '%s' is %s: %s", name, shown, uwhy);
     }
-    return false;
+    return POL_UNKNOWN;
   }
   if (c->kind == CK_SCHEME) {
     ok = in_list(c->items, c->nitems, scheme);
@@ -197,23 +209,25 @@ static bool check_url(const pol_check *c, const char *name, const json_t *v,
   }
   free(scheme);
   free(host);
-  return ok;
+  return ok ? POL_TRUE : POL_FALSE;
 }
 
-static bool wrong_type(const char *name, const json_t *v, const char *want,
-                       char *why, size_t size)
+/* A check of the wrong JSON type cannot say what the tool would make of
+ * the value (a tool may read "5000" as a number), so it is undecided. */
+static pol_truth wrong_type(const char *name, const json_t *v,
+                            const char *want, char *why, size_t size)
 {
   if (why != NULL)
     snprintf(why, size, "argument '%s' is a %s, not a %s", name,
              type_name(v), want);
-  return false;
+  return POL_UNKNOWN;
 }
 
 /* Checks one present value. why may be NULL when no explanation is
  * needed, which saves formatting on the common path. */
-static bool check_value(const pol_check *c, const pol_argspec *spec,
-                        const char *name, const json_t *v,
-                        const pol_matcher *m, char *why, size_t size)
+static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
+                             const char *name, const json_t *v,
+                             const pol_matcher *m, char *why, size_t size)
 {
   char shown[96];
   bool ok;
@@ -221,17 +235,17 @@ static bool check_value(const pol_check *c, const pol_argspec *spec,
   switch (c->kind) {
   case CK_REQUIRED:
   case CK_RELATIVE:
-    return true;
+    return POL_TRUE;
   case CK_FORBIDDEN:
     if (why != NULL)
       snprintf(why, size, "argument '%s' is not allowed", name);
-    return false;
+    return POL_FALSE;
   case CK_TYPE:
     ok = (type_bits(v) & c->types) != 0;
     if (!ok && why != NULL)
       snprintf(why, size, "argument '%s' is a %s, which is not an allowed "
                "type", name, type_name(v));
-    return ok;
+    return truth(ok);
   case CK_MIN:
   case CK_MAX:
     if (!json_is_number(v))
@@ -245,18 +259,18 @@ static bool check_value(const pol_check *c, const pol_argspec *spec,
                                  : "above the maximum",
                c->number);
     }
-    return ok;
+    return truth(ok);
   case CK_ENUM:
     for (size_t i = 0; i < json_array_size(c->values); i++) {
       if (numbers_equal(v, json_array_get(c->values, i)))
-        return true;
+        return POL_TRUE;
     }
     if (why != NULL) {
       show_value(v, shown, sizeof shown);
       snprintf(why, size, "argument '%s' is %s, which is not one of the "
                "allowed values", name, shown);
     }
-    return false;
+    return POL_FALSE;
   case CK_PATTERN:
     if (!json_is_string(v))
       return wrong_type(name, v, "string", why, size);
@@ -277,7 +291,7 @@ static bool check_value(const pol_check *c, const pol_argspec *spec,
     if (!ok && why != NULL)
       snprintf(why, size, "argument '%s' is %zu bytes long, over the "
                "maximum of %zu", name, json_string_length(v), c->limit);
-    return ok;
+    return truth(ok);
   case CK_MAXITEMS:
     if (!json_is_array(v))
       return wrong_type(name, v, "array", why, size);
@@ -285,26 +299,31 @@ static bool check_value(const pol_check *c, const pol_argspec *spec,
     if (!ok && why != NULL)
       snprintf(why, size, "argument '%s' has %zu items, over the maximum "
                "of %zu", name, json_array_size(v), c->limit);
-    return ok;
+    return truth(ok);
   case CK_MAXSIZE: {
     size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
     ok = n <= c->limit;
     if (!ok && why != NULL)
       snprintf(why, size, "argument '%s' is %zu bytes of JSON, over the "
                "maximum of %zu", name, n, c->limit);
-    return ok;
+    return truth(ok);
   }
   }
   if (why != NULL)
     snprintf(why, size, "argument '%s': unknown check", name);
-  return false;
+  return POL_UNKNOWN;
 }
 
-/* Checks one argument; a missing one passes every check but required. */
-static bool check_arg(const pol_argspec *spec, const char *name,
-                      const json_t *v, const pol_matcher *m, char *why,
-                      size_t size)
+/* Checks one argument; a missing one passes every check but required.
+ * The checks combine as a three-valued AND: false wins, then undecided.
+ * On false or undecided, why explains the check that decided. */
+static pol_truth check_arg(const pol_argspec *spec, const char *name,
+                           const json_t *v, const pol_matcher *m, char *why,
+                           size_t size)
 {
+  pol_truth all = POL_TRUE;
+  char unknown_why[WHY_TEXT_MAX] = "";
+
   for (size_t i = 0; i < spec->nchecks; i++) {
     const pol_check *c = &spec->checks[i];
     if (v == NULL) {
@@ -312,30 +331,62 @@ static bool check_arg(const pol_argspec *spec, const char *name,
         continue;
       if (why != NULL)
         snprintf(why, size, "argument '%s' is required but missing", name);
-      return false;
+      return POL_FALSE;
     }
-    if (!check_value(c, spec, name, v, m, why, size))
-      return false;
+    pol_truth t = check_value(c, spec, name, v, m,
+                              why != NULL ? unknown_why : NULL,
+                              sizeof unknown_why);
+    if (t == POL_FALSE) {
+      if (why != NULL)
+        snprintf(why, size, "%s", unknown_why);
+      return POL_FALSE;
+    }
+    if (t == POL_UNKNOWN && all == POL_TRUE) {
+      all = POL_UNKNOWN;
+      if (why != NULL)
+        snprintf(why, size, "%s", unknown_why);
+    }
   }
-  return true;
+  return all;
 }
 
-bool pol_argspec_holds(const pol_argspec *spec, const json_t *args,
-                       char *const *named, size_t nnamed,
-                       const pol_matcher *matcher, char *why, size_t size)
+pol_truth pol_argspec_eval(const pol_argspec *spec, const json_t *args,
+                           char *const *named, size_t nnamed,
+                           const pol_matcher *matcher, char *why,
+                           size_t size)
 {
   if (spec->name != NULL)
     return check_arg(spec, spec->name, json_object_get(args, spec->name),
                      matcher, why, size);
 
   /* "*": every argument the rule does not name on its own line. */
+  pol_truth all = POL_TRUE;
+  char one_why[WHY_TEXT_MAX] = "";
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)args, key, v) {
     if (in_list(named, nnamed, key))
       continue;
-    if (!check_arg(spec, key, v, matcher, why, size))
-      return false;
+    pol_truth t = check_arg(spec, key, v, matcher,
+                            why != NULL ? one_why : NULL, sizeof one_why);
+    if (t == POL_FALSE) {
+      if (why != NULL)
+        snprintf(why, size, "%s", one_why);
+      return POL_FALSE;
+    }
+    if (t == POL_UNKNOWN && all == POL_TRUE) {
+      all = POL_UNKNOWN;
+      if (why != NULL)
+        snprintf(why, size, "%s", one_why);
+    }
   }
-  return true;
+  return all;
+}
+
+bool pol_argspec_holds(const pol_argspec *spec, const json_t *args,
+                       char *const *named, size_t nnamed,
+                       const pol_matcher *matcher, char *why, size_t size)
+{
+  return pol_argspec_eval(spec, args, named, nnamed, matcher, why, size) ==
+         POL_TRUE;
 }

@@ -89,6 +89,7 @@ static const char *policy_arg(const pol_monitor *m)
 typedef struct scan_note {
   size_t id;
   bool applies;
+  bool undecided; /* it applies because a check could not be decided */
   char why[WHY_MAX];
 } scan_note;
 
@@ -238,9 +239,45 @@ static bool label_rule_holds(const pol_rule *r, const mvm_effect *e,
   return true;
 }
 
-static bool rule_holds(rule_scan *s, const pol_rule *r, char *why,
-                       size_t size)
+/* Evaluates a rule's argument checks on a tool call: a three-valued AND
+ * over its argument lines, in which an undecided check fails an allow
+ * rule and satisfies a deny or ask rule. */
+static bool call_args_hold(rule_scan *s, const pol_rule *r, char *why,
+                           size_t size, bool *undecided)
 {
+  bool condition = r->verdict != MVM_VERDICT_ALLOW;
+  bool unknown = false;
+  char one[WHY_MAX];
+
+  for (size_t i = 0; i < r->nargs; i++) {
+    pol_truth t = pol_argspec_eval(&r->args[i], s->args, r->arg_names,
+                                   r->narg_names, &s->m->matcher,
+                                   why != NULL ? one : NULL, sizeof one);
+    if (t == POL_TRUE)
+      continue;
+    if (t == POL_FALSE || !condition) {
+      if (why != NULL)
+        snprintf(why, size, "%s", one);
+      return false;
+    }
+    if (!unknown && why != NULL)
+      snprintf(why, size, "%s", one);
+    unknown = true;
+  }
+  if (unknown && undecided != NULL)
+    *undecided = true;
+  return true;
+}
+
+/* Decides whether a rule applies to the effect. A deny or ask rule also
+ * applies when one of its argument checks cannot be decided, and then sets
+ * *undecided (when not NULL) and explains that check in why. */
+static bool rule_holds(rule_scan *s, const pol_rule *r, char *why,
+                       size_t size, bool *undecided)
+{
+  if (undecided != NULL)
+    *undecided = false;
+
   switch (s->e->kind) {
   case MVM_EFFECT_TOOL_LOAD:
     /* Loading is decided by the tool's name alone: any allow or ask rule
@@ -263,12 +300,7 @@ static bool rule_holds(rule_scan *s, const pol_rule *r, char *why,
         return false;
       }
     }
-    for (size_t i = 0; i < r->nargs; i++) {
-      if (!pol_argspec_holds(&r->args[i], s->args, r->arg_names,
-                             r->narg_names, &s->m->matcher, why, size))
-        return false;
-    }
-    return true;
+    return call_args_hold(s, r, why, size, undecided);
   case MVM_EFFECT_ENDORSE:
   case MVM_EFFECT_DECLASSIFY:
     return label_rule_holds(r, s->e, why, size);
@@ -291,7 +323,8 @@ static int scan_one(void *ctx, size_t id)
     return 0;
   /* Why a rule does not apply is written out only when explaining; the
    * default-deny reason recomputes it for the one rule it names. */
-  bool ok = rule_holds(s, r, tracing ? why : NULL, sizeof why);
+  bool undecided = false;
+  bool ok = rule_holds(s, r, tracing ? why : NULL, sizeof why, &undecided);
   mvm_verdict v = r->verdict;
 
   if (ok && (!s->found[v] || id < s->best[v])) {
@@ -312,6 +345,7 @@ static int scan_one(void *ctx, size_t id)
     s->notes = grown;
     s->notes[s->nnotes].id = id;
     s->notes[s->nnotes].applies = ok;
+    s->notes[s->nnotes].undecided = undecided;
     snprintf(s->notes[s->nnotes].why, WHY_MAX, "%s", why);
     s->nnotes++;
   }
@@ -331,12 +365,29 @@ static void emit_notes(rule_scan *s)
     qsort(s->notes, s->nnotes, sizeof *s->notes, note_order);
   for (size_t i = 0; i < s->nnotes; i++) {
     const pol_rule *r = &s->m->policy->rules[s->notes[i].id];
-    if (s->notes[i].applies)
+    if (s->notes[i].applies && s->notes[i].undecided)
+      pol_note(s->m, "%s: %s applies, because a check cannot be decided: "
+               "%s", r->loc, r->text, s->notes[i].why);
+    else if (s->notes[i].applies)
       pol_note(s->m, "%s: %s applies", r->loc, r->text);
     else
       pol_note(s->m, "%s: %s does not apply: %s", r->loc, r->text,
                s->notes[i].why);
   }
+}
+
+/* Writes "; it applies because ..." when the deny or ask rule r applies
+ * only because one of its checks could not be decided, else "". */
+static void undecided_text(rule_scan *s, const pol_rule *r, char *buf,
+                           size_t size)
+{
+  char why[WHY_MAX] = "";
+  bool undecided = false;
+
+  buf[0] = '\0';
+  if (rule_holds(s, r, why, sizeof why, &undecided) && undecided)
+    snprintf(buf, size, "; it applies because a check cannot be decided: "
+             "%s", why);
 }
 
 /* Finds the rules that match the effect. Returns 1 when they decided it
@@ -366,9 +417,11 @@ static int scan_rules(pol_monitor *m, const mvm_effect *e,
 
   if (s.found[MVM_VERDICT_DENY]) {
     const pol_rule *r = &p->rules[s.best[MVM_VERDICT_DENY]];
-    decide_set(d, MVM_VERDICT_DENY, r->loc, "denied by %s (%s)%s%.300s",
+    char undecided[WHY_MAX + 64];
+    undecided_text(&s, r, undecided, sizeof undecided);
+    decide_set(d, MVM_VERDICT_DENY, r->loc, "denied by %s (%s)%s%.200s%s",
                r->loc, r->text, r->reason ? ": " : "",
-               r->reason ? r->reason : "");
+               r->reason ? r->reason : "", undecided);
     return 1;
   }
   /* An ask rule adds a confirmation to what an allow rule permits; on
@@ -377,7 +430,7 @@ static int scan_rules(pol_monitor *m, const mvm_effect *e,
     if (s.missed) {
       const pol_rule *r = &p->rules[s.miss_id];
       char why[WHY_MAX] = "";
-      rule_holds(&s, r, why, sizeof why);
+      rule_holds(&s, r, why, sizeof why, NULL);
       decide_set(d, MVM_VERDICT_DENY, "default", "denied by default: no "
                  "rule allows %s; %s (%s) does not apply: %s", what, r->loc,
                  r->text, why);
@@ -391,10 +444,13 @@ static int scan_rules(pol_monitor *m, const mvm_effect *e,
   mvm_verdict v = s.found[MVM_VERDICT_ASK] ? MVM_VERDICT_ASK
                                            : MVM_VERDICT_ALLOW;
   const pol_rule *r = &p->rules[s.best[v]];
+  char undecided[WHY_MAX + 64] = "";
+  if (v == MVM_VERDICT_ASK)
+    undecided_text(&s, r, undecided, sizeof undecided);
   if (v == MVM_VERDICT_ASK)
     decide_set(d, v, r->loc, "%s (%s) requires the user's confirmation%s"
-               "%.300s", r->loc, r->text, r->reason ? ": " : "",
-               r->reason ? r->reason : "");
+               "%.200s%s", r->loc, r->text, r->reason ? ": " : "",
+               r->reason ? r->reason : "", undecided);
   else
     decide_set(d, v, r->loc, "allowed by %s (%s)%s%.300s", r->loc, r->text,
                r->reason ? ": " : "", r->reason ? r->reason : "");
@@ -1034,17 +1090,20 @@ int pol_result_label(pol_monitor *m, const mvm_effect *call,
       if (ll->field != NULL &&
           (!json_is_object(sc) || json_object_get(sc, ll->field) == NULL))
         continue;
-      /* With the argument left out, a line that restricts the label
-       * applies and a line that would make the result trusted does not,
-       * so leaving an argument out never loosens a label. */
+      /* With the argument left out, or a condition that cannot be
+       * decided (a path that does not resolve), a line that restricts the
+       * label applies and a line that would make the result trusted does
+       * not, so neither ever loosens a label. */
       if (ll->when != NULL &&
           json_object_get(call->args, ll->when->name) == NULL) {
         if (ll->what == LBL_TRUSTED)
           continue;
-      } else if (ll->when != NULL &&
-                 !pol_argspec_holds(ll->when, call->args, NULL, 0,
-                                    &m->matcher, NULL, 0)) {
-        continue;
+      } else if (ll->when != NULL) {
+        pol_truth holds = pol_argspec_eval(ll->when, call->args, NULL, 0,
+                                           &m->matcher, NULL, 0);
+        if (holds == POL_FALSE ||
+            (holds == POL_UNKNOWN && ll->what == LBL_TRUSTED))
+          continue;
       }
       if (ll->what != LBL_READERS)
         integrity = true;

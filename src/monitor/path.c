@@ -21,8 +21,22 @@
 
 #define DENY(err, ...) mvm_error_set(err, MVM_EDENIED, "policy", __VA_ARGS__)
 
+/* Returns the component that precedes the first ".." of tail[0..n),
+ * taken in reverse push order, or NULL when the tail has no "..". The
+ * component is `last`, the final component of the existing prefix, when
+ * the ".." comes first. */
+static const char *before_parent_step(char **tail, size_t n,
+                                      const char *last)
+{
+  for (size_t i = n; i-- > 0;) {
+    if (strcmp(tail[i], "..") == 0)
+      return i + 1 < n ? tail[i + 1] : last;
+  }
+  return NULL;
+}
+
 /* Appends the components of tail[0..n) in reverse push order to out,
- * applying "." and ".." lexically. */
+ * skipping empty and "." components. The tail has no "..". */
 static int append_tail(char *out, size_t size, char **tail, size_t n)
 {
   for (size_t i = n; i-- > 0;) {
@@ -31,14 +45,6 @@ static int append_tail(char *out, size_t size, char **tail, size_t n)
 
     if (c[0] == '\0' || strcmp(c, ".") == 0)
       continue;
-    if (strcmp(c, "..") == 0) {
-      char *slash = strrchr(out, '/');
-      if (slash == out)
-        out[1] = '\0';
-      else if (slash != NULL)
-        *slash = '\0';
-      continue;
-    }
     if (len + 1 + strlen(c) + 1 > size)
       return -1;
     if (len > 1)
@@ -93,6 +99,17 @@ static int resolve_existing(const char *full, char *out, size_t size,
       *slash = '\0';
   }
 
+  /* A ".." after a missing component cannot be resolved the way the
+   * kernel would: the kernel fails on the missing component, while a tool
+   * that normalizes the path as text (as Node's path.resolve does) steps
+   * back and may then follow a link out of the directory. */
+  const char *last = strrchr(real, '/');
+  const char *before =
+      before_parent_step(tail, ntail, last && last[1] ? last + 1 : real);
+  if (before != NULL)
+    return DENY(err, "path '%s' cannot be checked: it has '..' after '%s', "
+                     "which does not exist or is not a directory; remove "
+                     "the '..'", full, before);
   if (strlen(real) >= size)
     return DENY(err, "path '%s' is longer than %zu bytes once resolved",
                 full, size - 1);

@@ -19,14 +19,15 @@
 
 /* Resolves `path` the way the kernel would at this moment: symbolic links
  * and ".." in the part that exists are resolved by realpath(3), the part
- * that does not exist yet (a file about to be written) is normalized
- * lexically. A relative path is taken relative to `dir` when
+ * that does not exist yet (a file about to be written) is appended as it
+ * is, and a ".." in that part is rejected because the kernel cannot step
+ * back over a missing directory. A relative path is taken relative to `dir` when
  * allow_relative is set, and rejected otherwise. Sets *inside when the
  * resolved path is `dir` (itself resolved) or below it, and writes the
  * resolved path to resolved[0..size). Fails with MVM_EDENIED and a message
  * naming the path when it cannot be resolved: a relative path not
- * allowed, a NUL byte, a dangling symbolic link, a loop, a directory that
- * does not exist, or an unreadable component. */
+ * allowed, a NUL byte, a dangling symbolic link, a loop, a ".." after a
+ * missing component, or an unreadable component. */
 int mvm_path_check_under(const char *dir, const char *path,
                          bool allow_relative, char *resolved, size_t size,
                          bool *inside, mvm_error *err);

@@ -280,11 +280,27 @@ typedef struct pol_matcher {
   pcre2_match_context *match_context;
 } pol_matcher;
 
-/* Evaluates one argument spec against an arguments object. On failure
- * writes a sentence naming the argument and the value to why[0..size),
- * unless why is NULL, and returns false. `named` lists the argument names
- * the rule mentions, for "*". matcher may be NULL (one is made per
- * pattern check). */
+/* The result of a check: POL_UNKNOWN when the value cannot be checked
+ * (a path that does not resolve, a URL that does not parse, a pattern
+ * that hits the match limit, a value of the wrong JSON type). An allow
+ * rule treats it as false, while a deny or ask rule and a label line that
+ * restricts a result treat it as true, so that an undecided check never
+ * loosens a decision. */
+typedef enum pol_truth { POL_FALSE = 0, POL_TRUE = 1, POL_UNKNOWN = 2 }
+    pol_truth;
+
+/* Evaluates one argument spec against an arguments object, combining its
+ * checks (and, for "*", the arguments) with a three-valued AND. On false
+ * or unknown writes a sentence naming the argument and the value to
+ * why[0..size), unless why is NULL. `named` lists the argument names the
+ * rule mentions, for "*". matcher may be NULL (one is made per pattern
+ * check). */
+pol_truth pol_argspec_eval(const pol_argspec *spec, const json_t *args,
+                           char *const *named, size_t nnamed,
+                           const pol_matcher *matcher, char *why,
+                           size_t size);
+
+/* True when pol_argspec_eval returns POL_TRUE. */
 bool pol_argspec_holds(const pol_argspec *spec, const json_t *args,
                        char *const *named, size_t nnamed,
                        const pol_matcher *matcher, char *why, size_t size);

@@ -85,6 +85,14 @@ static int weak_settings(const mvm_policy *p, json_t *warnings)
              "text, which an injection can control; add 'quarantined' or "
              "'type bool, int'"))
       return MVM_ENOMEM;
+    /* A schema answer may hold strings the model wrote freely. */
+    bool schema = r->qtypes == 0 || (r->qtypes & QT_SCHEMA);
+    bool texty = r->vtypes == 0 || (r->vtypes & (VT_STR | VT_LIST | VT_MAP));
+    if (r->quarantined && schema && texty &&
+        warn(warnings, r->line, "this rule lets a program endorse the "
+             "answer of a 'schema' query, whose strings are free text; "
+             "list the safe types, as in 'quarantined bool, int, enum'"))
+      return MVM_ENOMEM;
   }
   return MVM_OK;
 }

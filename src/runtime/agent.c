@@ -10,6 +10,7 @@
 #include "models/replay.h"
 #include "models/spec.h"
 #include "runtime/agent.h"
+#include "runtime/builtins.h"
 #include "runtime/connect.h"
 #include "runtime/demo.h"
 #include "runtime/embedded.h"
@@ -115,6 +116,14 @@ static int resolve_settings(struct run *r)
                            "with the monitor off",
                            r->opts->program_path);
   }
+
+  /* The demo recording only makes sense against the demo's own servers:
+   * with servers of one's own, a missing model is an error. */
+  if (r->settings.demo_model && !r->settings.demo_servers)
+    return mvm_error_set(r->err, MVM_ECONFIG, "run",
+                         "no model configured: pass --model SPEC (for "
+                         "example replay:FILE or openai:gpt-4.1-mini), or set "
+                         "OPENAI_API_KEY or ANTHROPIC_API_KEY");
 
   bool servers_default = r->settings.demo_servers;
   if (r->settings.demo_model || servers_default ||
@@ -245,6 +254,9 @@ static int open_model(struct run *r, const char *name, const char *spec)
   mvm_model base;
   mvm_model recorded;
   int rc = mvm_model_open_spec(spec, &r->mcfg, &base, r->err);
+  /* An invalid spec or replay file is a configuration error (exit 4). */
+  if (rc == MVM_EINVAL || rc == MVM_EPARSE || rc == MVM_ESCHEMA)
+    r->err->code = rc = MVM_ECONFIG;
   if (rc)
     return rc;
 
@@ -396,6 +408,24 @@ static int open_tools(struct run *r)
       return rc;
     notice(r, "%zu MCP server%s from %s", n, n == 1 ? "" : "s", r->mcp_path);
   }
+
+  const char *builtins = r->settings.builtins.value;
+  if (builtins != NULL) {
+    mvm_toolbox boxes[MVM_BUILTINS_MAX_BOXES];
+    char summary[768];
+    size_t n = 0;
+    rc = mvm_builtins_open_summary(builtins, boxes, MVM_BUILTINS_MAX_BOXES,
+                                   &n, summary, sizeof summary, r->err);
+    for (size_t i = 0; i < n; i++) {
+      if (rc == MVM_OK)
+        rc = add_toolbox(r, &boxes[i]);
+      else
+        boxes[i].ops->close(boxes[i].self);
+    }
+    if (rc)
+      return rc;
+    notice(r, "built-in tools from %s: %s", builtins, summary);
+  }
   return describe_tools(r);
 }
 
@@ -438,7 +468,8 @@ static json_t *counts_json(struct run *r)
   json_t *cost = totals.calls > totals.unpriced_calls
                      ? json_real(totals.cost_usd)
                      : json_null();
-  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "steps",
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+                   "tools_not_offered", (json_int_t)r->guard.hidden, "steps",
                    (json_int_t)(r->vm ? mvm_vm_steps(r->vm) : 0),
                    "model_calls", (json_int_t)totals.calls, "tool_calls",
                    (json_int_t)tool_calls, "allowed",
@@ -595,6 +626,34 @@ static int start_run(struct run *r)
   return rc;
 }
 
+/* Forwards the VM's events to the host, and audits the calls the VM
+ * refused itself: a model asking for a tool it was not offered never
+ * reaches the monitor, so the guard would not see it. */
+static void on_vm_event(void *ctx, const json_t *event)
+{
+  struct run *r = ctx;
+  const char *rule = json_string_value(json_object_get(event, "rule"));
+
+  if (rule != NULL && strcmp(rule, "vm.not-offered") == 0 &&
+      r->audit != NULL) {
+    mvm_effect e = {.kind = MVM_EFFECT_TOOL_CALL,
+                    .target = json_string_value(json_object_get(event,
+                                                                "target"))};
+    mvm_decision d = {.verdict = MVM_VERDICT_DENY};
+    mvm_error aerr;
+    snprintf(d.rule, sizeof d.rule, "%s", rule);
+    snprintf(d.reason, sizeof d.reason, "%s",
+             json_string_value(json_object_get(event, "reason")));
+    if (mvm_audit_append_decision(r->audit, r->result->run_id, &e, &d,
+                                  &aerr))
+      mvm_log(MVM_LOG_ERROR, "audit", "cannot write a decision: %s",
+              aerr.msg);
+    r->guard.denied++;
+  }
+  if (r->hooks->on_event != NULL)
+    r->hooks->on_event(r->hooks->event_ctx, event);
+}
+
 static int execute(struct run *r)
 {
   mvm_vm_limits limits = {.max_steps = r->opts->max_steps};
@@ -604,8 +663,7 @@ static int execute(struct run *r)
   r->user.ops = &audited_user_ops;
   r->user.self = r;
   mvm_vm_set_user(r->vm, &r->user);
-  if (r->hooks->on_event != NULL)
-    mvm_vm_set_event_hook(r->vm, r->hooks->on_event, r->hooks->event_ctx);
+  mvm_vm_set_event_hook(r->vm, on_vm_event, r);
 
   int rc = mvm_vm_run(r->vm, r->opts->input, NULL, &r->result->answer,
                       &label, r->err);

@@ -76,6 +76,8 @@ static int guard_check(void *self, const mvm_effect *effect,
     g->allowed++;
   else if (out->verdict == MVM_VERDICT_ASK)
     g->asked++;
+  else if (effect->kind == MVM_EFFECT_TOOL_LOAD)
+    g->hidden++;
   else
     g->denied++;
   remember_decision(g, effect, out);

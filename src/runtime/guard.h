@@ -18,7 +18,8 @@ typedef struct mvm_guard {
   const char *run_id; /* borrowed */
   json_t *decisions;  /* owned: one object per decision, for the manifest */
   uint64_t allowed;
-  uint64_t denied;
+  uint64_t denied; /* denied effects other than tool loads */
+  uint64_t hidden; /* tool loads denied: tools not offered to the model */
   uint64_t asked;
   mvm_error audit_err; /* the first audit failure, code MVM_OK if none */
 } mvm_guard;

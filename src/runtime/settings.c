@@ -12,7 +12,8 @@
 #define CONFIG_MAX_BYTES (256u * 1024)
 
 static const char *const config_keys[] = {"model", "policy", "mcp_config",
-                                          "model_config", "state_dir", NULL};
+                                          "model_config", "builtins",
+                                          "state_dir", NULL};
 
 static const char *env_nonempty(const char *name)
 {
@@ -107,7 +108,7 @@ static int read_config(const char *path, json_t **doc, mvm_error *err)
       return mvm_error_set(err, MVM_ECONFIG, "settings",
                            "config file '%s': unknown key '%s'; valid keys: "
                            "model, policy, mcp_config, model_config, "
-                           "state_dir",
+                           "builtins, state_dir",
                            path, key);
     if (!json_is_string(value))
       return mvm_error_set(err, MVM_ECONFIG, "settings",
@@ -170,6 +171,9 @@ int mvm_settings_resolve(const mvm_settings_flags *flags, mvm_settings *out,
                      "MVM_MODEL_CONFIG", doc, s.config_path, "model_config",
                      err);
   if (rc == MVM_OK)
+    rc = resolve_one(&s.builtins, flags->builtins, "--builtins",
+                     "MVM_BUILTINS", doc, s.config_path, "builtins", err);
+  if (rc == MVM_OK)
     rc = resolve_one(&s.state_dir, flags->state_dir, "--state-dir",
                      "MVM_STATE_DIR", doc, s.config_path, "state_dir", err);
   json_decref(doc);
@@ -213,6 +217,7 @@ void mvm_settings_free(mvm_settings *s)
   free(s->policy.value);
   free(s->mcp_config.value);
   free(s->model_config.value);
+  free(s->builtins.value);
   free(s->state_dir.value);
   memset(s, 0, sizeof *s);
 }
@@ -227,7 +232,7 @@ static json_t *setting_json(const mvm_setting *s, const char *demo_value)
 
 json_t *mvm_settings_to_json(const mvm_settings *s)
 {
-  return json_pack("{s:s?, s:o, s:o, s:o, s:o, s:o}", "config_file",
+  return json_pack("{s:s?, s:o, s:o, s:o, s:o, s:o, s:o}", "config_file",
                    s->config_path, "model",
                    setting_json(&s->model,
                                 s->demo_model ? "demo recording" : NULL),
@@ -239,5 +244,6 @@ json_t *mvm_settings_to_json(const mvm_settings *s)
                                                     ? "demo filesystem server"
                                                     : NULL),
                    "model_config", setting_json(&s->model_config, NULL),
+                   "builtins", setting_json(&s->builtins, NULL),
                    "state_dir", setting_json(&s->state_dir, NULL));
 }

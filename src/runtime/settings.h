@@ -1,17 +1,21 @@
-/* settings.h - what a run uses: model spec, policy, MCP servers and state
- * directory, resolved from flags, then environment variables, then a
- * config file, then the embedded defaults, in that order of precedence.
+/* settings.h - what a run uses: model spec, policy, MCP servers, built-in
+ * tools and state directory, resolved from flags, then environment
+ * variables, then a config file, then the embedded defaults, in that order
+ * of precedence.
  *
  * Environment: MVM_MODEL, MVM_POLICY, MVM_MCP_CONFIG, MVM_MODEL_CONFIG,
- * MVM_STATE_DIR, MVM_CONFIG (the config file itself). The config file is
- * --config, else $MVM_CONFIG, else $XDG_CONFIG_HOME/mvm/config.json (or
- * ~/.config/mvm/config.json) when it exists. It is a JSON object with the
- * keys "model", "policy", "mcp_config", "model_config" and "state_dir";
- * relative paths in it are taken from the file's own directory.
+ * MVM_BUILTINS, MVM_STATE_DIR, MVM_CONFIG (the config file itself). The
+ * config file is --config, else $MVM_CONFIG, else
+ * $XDG_CONFIG_HOME/mvm/config.json (or ~/.config/mvm/config.json) when it
+ * exists. It is a JSON object with the keys "model", "policy",
+ * "mcp_config", "model_config", "builtins" and "state_dir"; relative paths
+ * in it are taken from the file's own directory.
  *
  * Embedded defaults: the model is openai:gpt-4.1-mini when OPENAI_API_KEY
  * is set, else anthropic:claude-sonnet-4-5 when ANTHROPIC_API_KEY is set,
- * else the demo recording; MCP servers and policy are the demo's. */
+ * else the demo recording; MCP servers and policy are the demo's. The
+ * builtins file has no default, so a run offers no sandboxed built-in
+ * tool unless one is given. */
 #ifndef MVM_RUNTIME_SETTINGS_H
 #define MVM_RUNTIME_SETTINGS_H
 
@@ -31,6 +35,7 @@ typedef struct mvm_settings_flags {
   const char *policy;
   const char *mcp_config;
   const char *model_config;
+  const char *builtins;
   const char *state_dir;
 } mvm_settings_flags;
 
@@ -47,6 +52,7 @@ typedef struct mvm_settings {
   mvm_setting policy;
   mvm_setting mcp_config;
   mvm_setting model_config;
+  mvm_setting builtins; /* the builtins file (runtime/builtins.h) */
   mvm_setting state_dir;
   bool demo_model;   /* the model is the demo recording */
   bool demo_servers; /* the MCP servers are the demo's */

@@ -91,7 +91,16 @@ static int box_call(void *self, const char *name, const json_t *args,
                          "interrupted before the call to %s.%s",
                          w->inner.server, name);
   w->calls++;
-  return w->inner.ops->call(w->inner.self, name, args, opts, result, err);
+
+  /* The adapter polls the progress stream's cancelled(), so an interrupt
+   * cancels the call in flight (MCP sends notifications/cancelled). */
+  mvm_tool_call_opts chained = {0};
+  if (opts != NULL)
+    chained = *opts;
+  struct chained_stream c = {chained.progress, w->interrupted};
+  mvm_model_stream s = {chained_text, chained_cancelled, &c};
+  chained.progress = &s;
+  return w->inner.ops->call(w->inner.self, name, args, &chained, result, err);
 }
 
 static void box_close(void *self)

@@ -508,9 +508,19 @@ static int dispatch_one(mvm_vm *vm, const mvm_insn *in, mvm_value *hist,
   if (tool == NULL || !json_is_object(args)) {
     const char *parse_error = json_string_value(
         json_object_get(call, "arguments_error"));
-    if (tool == NULL)
+    if (tool == NULL) {
       snprintf(text, sizeof text, "tool '%s' was not offered; use one of "
                "the tools listed in the request", name ? name : "");
+      /* The call never reaches a monitor, since no tool by that name is
+       * bound; the events still show that the model asked for it. */
+      mvm_vm_event(vm, json_pack("{s:s,s:s,s:s,s:O?}", "event", "tool_call",
+                                 "tool", name ? name : "", "id", id,
+                                 "arguments", args));
+      mvm_vm_event(vm, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "event",
+                                 "decision", "effect", "tool.call", "target",
+                                 name ? name : "", "verdict", "deny", "rule",
+                                 "vm.not-offered", "reason", text));
+    }
     else
       snprintf(text, sizeof text, "the arguments of '%s' are not a JSON "
                "object%s%s", name, parse_error ? ": " : "",

@@ -459,6 +459,35 @@ static void summary_warnings(void **state)
   mvm_policy_free(p);
 }
 
+/* Of the three endorse rules only the first, which admits 'schema'
+ * answers of any value type, is flagged; line 1 is the 'pin off'
+ * warning. */
+static void summary_warns_schema_endorse(void **state)
+{
+  mvm_policy *p = parse("pin off\nallow endorse {\n  quarantined\n}\n"
+                        "allow endorse {\n  quarantined schema\n"
+                        "  type bool\n}\n"
+                        "allow endorse {\n  quarantined bool, int, enum\n}"
+                        "\n");
+  json_t *s = NULL;
+  mvm_error err;
+
+  assert_int_equal(mvm_policy_summary(p, &s, &err), MVM_OK);
+  json_t *w = json_object_get(s, "warnings");
+  assert_int_equal(json_array_size(w), 2);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(w, 0),
+                                                      "line")),
+                   1);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(w, 1),
+                                                      "line")),
+                   2);
+  assert_non_null(strstr(json_string_value(json_object_get(
+                             json_array_get(w, 1), "message")),
+                         "'schema' query"));
+  json_decref(s);
+  mvm_policy_free(p);
+}
+
 /* Past the cache bound the monitor builds tool properties per call; the
  * decisions stay the same. */
 static void many_tools(void **state)
@@ -519,6 +548,7 @@ int main(void)
       cmocka_unit_test(schema_changes_described),
       cmocka_unit_test(invalid_lock_file),
       cmocka_unit_test(summary_warnings),
+      cmocka_unit_test(summary_warns_schema_endorse),
       cmocka_unit_test(many_tools),
       cmocka_unit_test(no_user_turns_ask_into_deny),
   };

@@ -108,19 +108,52 @@ static void check_outside(void **state)
   assert_non_null(strstr(resolved, "/outside/secret.txt"));
 }
 
-static void check_lexical_tail(void **state)
+static void check_missing_tail_appended(void **state)
 {
   char path[600];
   char resolved[MVM_PATH_MAX];
   bool inside = false;
   mvm_error err;
 
-  snprintf(path, sizeof path, "%s/new/dir/../file.txt", allowed);
+  snprintf(path, sizeof path, "%s/new/./dir//file.txt", allowed);
   assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_OK);
   assert_true(inside);
-  assert_non_null(strstr(resolved, "/allowed/new/file.txt"));
+  assert_non_null(strstr(resolved, "/allowed/new/dir/file.txt"));
+}
+
+/* The kernel cannot step back over "dir", which does not exist, so the
+ * path is rejected rather than normalized as text. */
+static void check_parent_after_missing(void **state)
+{
+  char path[600];
+  char resolved[MVM_PATH_MAX];
+  bool inside = true;
+  mvm_error err;
+
+  snprintf(path, sizeof path, "%s/new/dir/../file.txt", allowed);
+  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_EDENIED);
+  assert_false(inside);
+  assert_non_null(strstr(err.msg, "'..' after 'dir'"));
+}
+
+/* "doc.txt" is a file, so the ".." after it is rejected too. */
+static void check_parent_after_file(void **state)
+{
+  char path[600];
+  char resolved[MVM_PATH_MAX];
+  bool inside = true;
+  mvm_error err;
+
+  snprintf(path, sizeof path, "%s/doc.txt/../doc.txt", allowed);
+  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_EDENIED);
+  assert_false(inside);
+  assert_non_null(strstr(err.msg, "'..' after 'doc.txt'"));
 }
 
 static void check_relative_needs_flag(void **state)
@@ -258,7 +291,9 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(check_inside),
       cmocka_unit_test(check_outside),
-      cmocka_unit_test(check_lexical_tail),
+      cmocka_unit_test(check_missing_tail_appended),
+      cmocka_unit_test(check_parent_after_missing),
+      cmocka_unit_test(check_parent_after_file),
       cmocka_unit_test(check_relative_needs_flag),
       cmocka_unit_test(check_missing_directory),
       cmocka_unit_test(open_inside),
