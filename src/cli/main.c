@@ -68,6 +68,7 @@ int mvm_cli_exit_code(int status)
   case MVM_ETOOL:
   case MVM_EPROTOCOL:
   case MVM_ETIMEOUT:
+  case MVM_ESANDBOX:
     return MVM_EXIT_TOOL;
   case MVM_ETAMPER:
     return MVM_EXIT_TAMPER;

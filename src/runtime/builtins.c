@@ -15,10 +15,11 @@
 #define WHERE "builtins"
 #define MAX_DEPTH 16
 #define MAX_SERVER_NAME 64
-/* Largest uid or gid; (uid_t)-1 means "unchanged" to the kernel. */
+/* Maximum uid or gid, because (uid_t)-1 means "unchanged" to the
+ * kernel. */
 #define MAX_ID 4294967294L
 
-/* How the value of a key is checked and stored. */
+/* Kinds of key value, each with its check and its C type. */
 enum field_kind {
   F_SERVER,   /* const char *: a toolbox name */
   F_STRING,   /* const char * */
@@ -121,11 +122,11 @@ struct parser {
 
 /* ---------------------------------------------------------------- errors */
 
-static int key_error(struct parser *p, const char *key, const char *what)
+static int key_error(struct parser *p, const char *key, const char *expected)
 {
   return mvm_error_set(p->err, MVM_ECONFIG, WHERE,
                        "builtins file '%s': key '%s' must be %s",
-                       p->cfg->path, key, what);
+                       p->cfg->path, key, expected);
 }
 
 static int oom(struct parser *p)
@@ -180,22 +181,12 @@ static int keep(struct parser *p, void *ptr)
   if (c->nowned == MVM_BUILTINS_MAX_OWNED) {
     free(ptr);
     return mvm_error_set(p->err, MVM_ELIMIT, WHERE,
-                         "builtins file '%s' has more lists and paths than "
-                         "the %d mvm keeps",
+                           "builtins file '%s' has more lists and paths than "
+                         "the maximum of %d",
                          c->path, MVM_BUILTINS_MAX_OWNED);
   }
   c->owned[c->nowned++] = ptr;
   return MVM_OK;
-}
-
-/* A JSON string without NUL bytes, which C strings cannot carry. */
-static const char *c_string(const json_t *value)
-{
-  const char *s = json_string_value(value);
-
-  if (s == NULL || strlen(s) != json_string_length(value))
-    return NULL;
-  return s;
 }
 
 static bool valid_server_name(const char *name)
@@ -263,12 +254,11 @@ static int parse_list(struct parser *p, const char *key, const json_t *value,
   if (rc)
     return rc;
   for (size_t i = 0; i < n; i++) {
-    const char *s = c_string(json_array_get(value, i));
+    const char *s = json_string_value(json_array_get(value, i));
     if (s == NULL || (absolute && s[0] != '/')) {
       char entry[160];
       snprintf(entry, sizeof entry, "%s[%zu]", key, i);
-      return key_error(p, entry, absolute ? "an absolute path"
-                                          : "a string without NUL bytes");
+      return key_error(p, entry, absolute ? "an absolute path" : "a string");
     }
     list[i] = s;
   }
@@ -278,13 +268,13 @@ static int parse_list(struct parser *p, const char *key, const json_t *value,
 
 static int parse_integer(struct parser *p, const char *key,
                          const json_t *value, json_int_t min, json_int_t max,
-                         const char *what, json_int_t *out)
+                         const char *expected, json_int_t *out)
 {
   if (!json_is_integer(value))
-    return key_error(p, key, what);
+    return key_error(p, key, expected);
   json_int_t v = json_integer_value(value);
   if (v < min || v > max)
-    return key_error(p, key, what);
+    return key_error(p, key, expected);
   *out = v;
   return MVM_OK;
 }
@@ -292,9 +282,9 @@ static int parse_integer(struct parser *p, const char *key,
 /* Matches a word of an enumeration; words[i] gives values[i]. */
 static int parse_word(struct parser *p, const char *key, const json_t *value,
                       const char *const *words, const int *values,
-                      const char *what, int *out)
+                      const char *expected, int *out)
 {
-  const char *s = c_string(value);
+  const char *s = json_string_value(value);
 
   for (size_t i = 0; s != NULL && words[i] != NULL; i++) {
     if (strcmp(s, words[i]) == 0) {
@@ -302,15 +292,15 @@ static int parse_word(struct parser *p, const char *key, const json_t *value,
       return MVM_OK;
     }
   }
-  return key_error(p, key, what);
+  return key_error(p, key, expected);
 }
 
 static int parse_id(struct parser *p, const char *key, const json_t *value,
                     long *out)
 {
-  static const char what[] = "\"auto\", \"keep\" or an id from 0 to "
+  static const char expected[] = "\"auto\", \"keep\" or an id from 0 to "
                              "4294967294";
-  const char *s = c_string(value);
+  const char *s = json_string_value(value);
   json_int_t v;
 
   if (s != NULL && strcmp(s, "auto") == 0) {
@@ -321,7 +311,7 @@ static int parse_id(struct parser *p, const char *key, const json_t *value,
     *out = MVM_EXEC_ID_KEEP;
     return MVM_OK;
   }
-  int rc = parse_integer(p, key, value, 0, MAX_ID, what, &v);
+  int rc = parse_integer(p, key, value, 0, MAX_ID, expected, &v);
   if (rc == MVM_OK)
     *out = (long)v;
   return rc;
@@ -335,12 +325,12 @@ static int parse_roots(struct parser *p, const char *key, const json_t *value,
                        mvm_builtin_fs_config *fs)
 {
   size_t n = json_array_size(value);
-  char what[64];
+  char expected[64];
 
-  snprintf(what, sizeof what, "an array of 1 to %d root objects",
+  snprintf(expected, sizeof expected, "an array of 1 to %d root objects",
            MVM_BUILTIN_FS_MAX_ROOTS);
   if (!json_is_array(value) || n == 0 || n > MVM_BUILTIN_FS_MAX_ROOTS)
-    return key_error(p, key, what);
+    return key_error(p, key, expected);
 
   for (size_t i = 0; i < n; i++) {
     mvm_builtin_fs_root *root = &p->cfg->roots[i];
@@ -374,7 +364,7 @@ static int parse_field(struct parser *p, const char *key, const json_t *value,
   static const int mode_values[] = {
       MVM_SANDBOX_REQUIRED, MVM_SANDBOX_IF_AVAILABLE, MVM_SANDBOX_OFF};
   char *at = (char *)base + f->offset;
-  const char *s = c_string(value);
+  const char *s = json_string_value(value);
   json_int_t v = 0;
   int word = 0;
   int rc = MVM_OK;
@@ -388,12 +378,12 @@ static int parse_field(struct parser *p, const char *key, const json_t *value,
     break;
   case F_STRING:
     if (s == NULL)
-      return key_error(p, key, "a string without NUL bytes");
+      return key_error(p, key, "a string");
     *(const char **)at = s;
     break;
   case F_PATH:
     if (s == NULL)
-      return key_error(p, key, "a path string without NUL bytes");
+      return key_error(p, key, "a path string");
     rc = resolve_path(p, key, s, (const char **)at);
     break;
   case F_BOOL:
@@ -678,12 +668,12 @@ int mvm_builtins_open_summary(const char *path, mvm_toolbox *boxes,
   if (rc)
     return rc;
 
-  size_t wanted = (size_t)c.has_files + c.has_fetch + c.has_exec;
-  if (wanted > max)
+  size_t requested = (size_t)c.has_files + c.has_fetch + c.has_exec;
+  if (requested > max)
     rc = mvm_error_set(err, MVM_ELIMIT, WHERE,
                        "builtins file '%s' opens %zu toolboxes, but only %zu "
                        "more fit in this run",
-                       path, wanted, max);
+                       path, requested, max);
   if (rc == MVM_OK)
     rc = open_sections(&c, boxes, n, line, sizeof line, err);
   if (rc) {

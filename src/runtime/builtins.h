@@ -15,10 +15,10 @@
  * mvm_builtin_fs_config ("files"), mvm_builtin_fetch_config ("fetch") or
  * mvm_builtin_exec_config ("exec"). A key left out keeps the value that
  * the *_config_init function sets. The section's toolbox is named after
- * the section unless "server" names it. Enumerations are words:
- * files.resolver is "auto", "openat2" or "walk"; exec.landlock,
+ * the section unless "server" names it. Enumerations are words.
+ * files.resolver is "auto", "openat2" or "walk". exec.landlock,
  * exec.seccomp and exec.namespaces are "required", "if_available" or
- * "off"; exec.uid and exec.gid are "auto", "keep" or a number.
+ * "off". exec.uid and exec.gid are "auto", "keep" or a number.
  * exec.limits is an object with the fields of mvm_sandbox_rlimits.
  * files.roots[].path and exec.root may be relative to the file's own
  * directory; the other paths must be absolute.
@@ -44,13 +44,13 @@
 #include "tools/builtin_fetch.h"
 #include "tools/builtin_fs.h"
 
-/* Largest builtins file, in bytes. */
+/* Maximum size of a builtins file, in bytes. */
 #define MVM_BUILTINS_MAX_BYTES (256u * 1024)
-/* Most entries in one list (schemes, hosts, env, commands, ...). */
+/* Maximum entries in one list (schemes, hosts, env, commands, ...). */
 #define MVM_BUILTINS_MAX_LIST 256
-/* Most toolboxes one file opens: files, fetch and exec. */
+/* Maximum toolboxes one file opens: files, fetch and exec. */
 #define MVM_BUILTINS_MAX_BOXES 3
-/* Largest timeout a file may set, in seconds (one day). */
+/* Maximum timeout a file may set, in seconds (one day). */
 #define MVM_BUILTINS_MAX_TIMEOUT_S 86400.0
 
 /* Storage the parsed configs borrow: NULL-terminated lists and paths
