@@ -9,34 +9,32 @@
 #include "monitor/path.h"
 #include "monitor/policy_internal.h"
 
-/* Room for one check's explanation, as in the callers' buffers. */
-#define WHY_TEXT_MAX 320
-
 static pol_truth truth(bool ok)
 {
   return ok ? POL_TRUE : POL_FALSE;
 }
 
+/* Names the JSON type of v with its article, for messages. */
 static const char *type_name(const json_t *v)
 {
   switch (json_typeof(v)) {
   case JSON_OBJECT:
-    return "object";
+    return "an object";
   case JSON_ARRAY:
-    return "array";
+    return "an array";
   case JSON_STRING:
-    return "string";
+    return "a string";
   case JSON_INTEGER:
-    return "integer";
+    return "an integer";
   case JSON_REAL:
-    return "number";
+    return "a number";
   case JSON_TRUE:
   case JSON_FALSE:
-    return "boolean";
+    return "a boolean";
   case JSON_NULL:
     return "null";
   }
-  return "value";
+  return "a value";
 }
 
 static unsigned type_bits(const json_t *v)
@@ -69,7 +67,7 @@ static void show_value(const json_t *v, char *buf, size_t size)
   char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
   if (text == NULL) {
-    snprintf(buf, size, "(a %s)", type_name(v));
+    snprintf(buf, size, "(%s)", type_name(v));
     return;
   }
   if (strlen(text) > 80)
@@ -212,13 +210,13 @@ static pol_truth check_url(const pol_check *c, const char *name,
   return ok ? POL_TRUE : POL_FALSE;
 }
 
-/* A check of the wrong JSON type cannot say what the tool would make of
- * the value (a tool may read "5000" as a number), so it is undecided. */
+/* A check of the wrong JSON type is undecided, because the tool may
+ * convert the value (read "5000" as a number). */
 static pol_truth wrong_type(const char *name, const json_t *v,
                             const char *want, char *why, size_t size)
 {
   if (why != NULL)
-    snprintf(why, size, "argument '%s' is a %s, not a %s", name,
+    snprintf(why, size, "argument '%s' is %s, not %s", name,
              type_name(v), want);
   return POL_UNKNOWN;
 }
@@ -243,13 +241,13 @@ static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
   case CK_TYPE:
     ok = (type_bits(v) & c->types) != 0;
     if (!ok && why != NULL)
-      snprintf(why, size, "argument '%s' is a %s, which is not an allowed "
+      snprintf(why, size, "argument '%s' is %s, which is not an allowed "
                "type", name, type_name(v));
     return truth(ok);
   case CK_MIN:
   case CK_MAX:
     if (!json_is_number(v))
-      return wrong_type(name, v, "number", why, size);
+      return wrong_type(name, v, "a number", why, size);
     ok = c->kind == CK_MIN ? json_number_value(v) >= c->number
                            : json_number_value(v) <= c->number;
     if (!ok && why != NULL) {
@@ -273,20 +271,20 @@ static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
     return POL_FALSE;
   case CK_PATTERN:
     if (!json_is_string(v))
-      return wrong_type(name, v, "string", why, size);
+      return wrong_type(name, v, "a string", why, size);
     return check_pattern(c, name, v, m, why, size);
   case CK_UNDER:
     if (!json_is_string(v))
-      return wrong_type(name, v, "string", why, size);
+      return wrong_type(name, v, "a string", why, size);
     return check_under(c, spec->relative, name, v, why, size);
   case CK_SCHEME:
   case CK_HOST:
     if (!json_is_string(v))
-      return wrong_type(name, v, "string", why, size);
+      return wrong_type(name, v, "a string", why, size);
     return check_url(c, name, v, why, size);
   case CK_MAXLEN:
     if (!json_is_string(v))
-      return wrong_type(name, v, "string", why, size);
+      return wrong_type(name, v, "a string", why, size);
     ok = json_string_length(v) <= c->limit;
     if (!ok && why != NULL)
       snprintf(why, size, "argument '%s' is %zu bytes long, over the "
@@ -294,7 +292,7 @@ static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
     return truth(ok);
   case CK_MAXITEMS:
     if (!json_is_array(v))
-      return wrong_type(name, v, "array", why, size);
+      return wrong_type(name, v, "an array", why, size);
     ok = json_array_size(v) <= c->limit;
     if (!ok && why != NULL)
       snprintf(why, size, "argument '%s' has %zu items, over the maximum "
@@ -316,13 +314,12 @@ static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
 
 /* Checks one argument; a missing one passes every check but required.
  * The checks combine as a three-valued AND: false wins, then undecided.
- * On false or undecided, why explains the check that decided. */
+ * On false or undecided, why explains a check that decided. */
 static pol_truth check_arg(const pol_argspec *spec, const char *name,
                            const json_t *v, const pol_matcher *m, char *why,
                            size_t size)
 {
   pol_truth all = POL_TRUE;
-  char unknown_why[WHY_TEXT_MAX] = "";
 
   for (size_t i = 0; i < spec->nchecks; i++) {
     const pol_check *c = &spec->checks[i];
@@ -333,19 +330,13 @@ static pol_truth check_arg(const pol_argspec *spec, const char *name,
         snprintf(why, size, "argument '%s' is required but missing", name);
       return POL_FALSE;
     }
-    pol_truth t = check_value(c, spec, name, v, m,
-                              why != NULL ? unknown_why : NULL,
-                              sizeof unknown_why);
-    if (t == POL_FALSE) {
-      if (why != NULL)
-        snprintf(why, size, "%s", unknown_why);
+    /* A passing check writes nothing, so why keeps the explanation of
+     * the last failing one. */
+    pol_truth t = check_value(c, spec, name, v, m, why, size);
+    if (t == POL_FALSE)
       return POL_FALSE;
-    }
-    if (t == POL_UNKNOWN && all == POL_TRUE) {
+    if (t == POL_UNKNOWN)
       all = POL_UNKNOWN;
-      if (why != NULL)
-        snprintf(why, size, "%s", unknown_why);
-    }
   }
   return all;
 }
@@ -361,24 +352,16 @@ pol_truth pol_argspec_eval(const pol_argspec *spec, const json_t *args,
 
   /* "*": every argument the rule does not name on its own line. */
   pol_truth all = POL_TRUE;
-  char one_why[WHY_TEXT_MAX] = "";
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)args, key, v) {
     if (in_list(named, nnamed, key))
       continue;
-    pol_truth t = check_arg(spec, key, v, matcher,
-                            why != NULL ? one_why : NULL, sizeof one_why);
-    if (t == POL_FALSE) {
-      if (why != NULL)
-        snprintf(why, size, "%s", one_why);
+    pol_truth t = check_arg(spec, key, v, matcher, why, size);
+    if (t == POL_FALSE)
       return POL_FALSE;
-    }
-    if (t == POL_UNKNOWN && all == POL_TRUE) {
+    if (t == POL_UNKNOWN)
       all = POL_UNKNOWN;
-      if (why != NULL)
-        snprintf(why, size, "%s", one_why);
-    }
   }
   return all;
 }

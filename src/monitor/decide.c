@@ -183,8 +183,14 @@ static bool label_rule_holds(const pol_rule *r, const mvm_effect *e,
 
   if (r->from != NULL) {
     const json_t *drop = json_object_get(detail, "drop");
-    for (size_t i = 0; i < json_array_size(drop); i++) {
-      const char *s = json_string_value(json_array_get(drop, i));
+    /* Without a list of the sources to drop, every source of the value
+     * counts as dropped. */
+    size_t n = json_is_array(drop) ? json_array_size(drop)
+                                   : mvm_label_source_count(e->args_label);
+    for (size_t i = 0; i < n; i++) {
+      const char *s = json_is_array(drop)
+                          ? json_string_value(json_array_get(drop, i))
+                          : mvm_label_source(e->args_label, i);
       if (s == NULL || !in_list(r->from, r->nfrom, s)) {
         if (why != NULL)
           snprintf(why, size, "endorsing would drop source '%.100s', which "
@@ -195,6 +201,13 @@ static bool label_rule_holds(const pol_rule *r, const mvm_effect *e,
   }
   if (r->to != NULL) {
     const json_t *add = json_object_get(detail, "add_readers");
+    if (!json_is_array(add)) {
+      if (why != NULL)
+        snprintf(why, size, "the effect does not list the readers to add "
+                 "(detail \"add_readers\"), so the rule's 'to' list cannot "
+                 "be checked");
+      return false;
+    }
     for (size_t i = 0; i < json_array_size(add); i++) {
       const char *s = json_string_value(json_array_get(add, i));
       if (s == NULL || !in_list(r->to, r->nto, s)) {
@@ -1090,19 +1103,19 @@ int pol_result_label(pol_monitor *m, const mvm_effect *call,
       if (ll->field != NULL &&
           (!json_is_object(sc) || json_object_get(sc, ll->field) == NULL))
         continue;
-      /* With the argument left out, or a condition that cannot be
-       * decided (a path that does not resolve), a line that restricts the
-       * label applies and a line that would make the result trusted does
-       * not, so neither ever loosens a label. */
+      /* A line that restricts the label applies when its argument is
+       * left out or its condition cannot be decided (a path that does
+       * not resolve). A line that would make the result trusted does not,
+       * so neither case loosens a label. */
       if (ll->when != NULL &&
           json_object_get(call->args, ll->when->name) == NULL) {
         if (ll->what == LBL_TRUSTED)
           continue;
       } else if (ll->when != NULL) {
-        pol_truth holds = pol_argspec_eval(ll->when, call->args, NULL, 0,
-                                           &m->matcher, NULL, 0);
-        if (holds == POL_FALSE ||
-            (holds == POL_UNKNOWN && ll->what == LBL_TRUSTED))
+        pol_truth when = pol_argspec_eval(ll->when, call->args, NULL, 0,
+                                          &m->matcher, NULL, 0);
+        if (when == POL_FALSE ||
+            (when == POL_UNKNOWN && ll->what == LBL_TRUSTED))
           continue;
       }
       if (ll->what != LBL_READERS)

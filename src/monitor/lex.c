@@ -210,6 +210,11 @@ static const char *found(const pol_parser *ps, char *buf, size_t size)
     return "'}'";
   case TOK_COMMA:
     return "','";
+  case TOK_STRING:
+    /* A quoted "1" where a number belongs reads better named as a
+     * string than as '1'. */
+    snprintf(buf, size, "the string \"%.80s\"", t->text);
+    return buf;
   default:
     snprintf(buf, size, "'%.80s'", t->text);
     return buf;
@@ -219,7 +224,7 @@ static const char *found(const pol_parser *ps, char *buf, size_t size)
 int pol_expect_text(pol_parser *ps, const char *what, const char **out)
 {
   const pol_tok *t = pol_peek(ps);
-  char buf[96];
+  char buf[112];
 
   /* Token text has no NUL byte: the line was checked for one, and no
    * escape produces it. */
@@ -233,7 +238,7 @@ int pol_expect_text(pol_parser *ps, const char *what, const char **out)
 
 int pol_expect_end(pol_parser *ps)
 {
-  char buf[96];
+  char buf[112];
 
   if (pol_at_end(ps))
     return MVM_OK;
@@ -318,7 +323,7 @@ int pol_readers_label(pol_sink_kind kind, char *const *items, size_t n,
 int pol_parse_number(pol_parser *ps, const char *what, double *out)
 {
   const pol_tok *t = pol_peek(ps);
-  char buf[96];
+  char buf[112];
   char *end = NULL;
 
   if (t == NULL || t->kind != TOK_WORD)
@@ -338,7 +343,7 @@ int pol_parse_number(pol_parser *ps, const char *what, double *out)
 int pol_parse_size(pol_parser *ps, const char *what, size_t *out)
 {
   const pol_tok *t = pol_peek(ps);
-  char buf[96];
+  char buf[112];
   unsigned long long v = 0;
 
   if (t == NULL || t->kind != TOK_WORD)

@@ -256,8 +256,8 @@ static int parse_list(struct parser *p, const char *key, const json_t *value,
   for (size_t i = 0; i < n; i++) {
     const char *s = json_string_value(json_array_get(value, i));
     if (s == NULL || (absolute && s[0] != '/')) {
-      char entry[160];
-      snprintf(entry, sizeof entry, "%s[%zu]", key, i);
+      char entry[300];
+      snprintf(entry, sizeof entry, "%.255s[%zu]", key, i);
       return key_error(p, entry, absolute ? "an absolute path" : "a string");
     }
     list[i] = s;
@@ -301,7 +301,7 @@ static int parse_id(struct parser *p, const char *key, const json_t *value,
   static const char expected[] = "\"auto\", \"keep\" or an id from 0 to "
                              "4294967294";
   const char *s = json_string_value(value);
-  json_int_t v;
+  json_int_t v = 0;
 
   if (s != NULL && strcmp(s, "auto") == 0) {
     *out = MVM_EXEC_ID_AUTO;
@@ -334,11 +334,11 @@ static int parse_roots(struct parser *p, const char *key, const json_t *value,
 
   for (size_t i = 0; i < n; i++) {
     mvm_builtin_fs_root *root = &p->cfg->roots[i];
-    char prefix[96];
-    char sub[128];
+    char prefix[300];
+    char sub[340];
     int rc;
 
-    snprintf(prefix, sizeof prefix, "%s[%zu]", key, i);
+    snprintf(prefix, sizeof prefix, "%.255s[%zu]", key, i);
     rc = parse_object(p, prefix, json_array_get(value, i), root_fields, root);
     if (rc)
       return rc;

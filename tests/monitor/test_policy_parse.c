@@ -142,7 +142,7 @@ static const struct parse_error_case error_cases[] = {
     {"allow tool a.b {\n  arg x min\n}\n", MVM_EPARSE, "t.policy:2:12: ",
      "expected the minimum (a number), found the end of the line"},
     {"allow tool a.b {\n  arg x max \"5\"\n}\n", MVM_EPARSE,
-     "t.policy:2:13: ", "expected the maximum (a number), found '5'"},
+     "t.policy:2:13: ", "expected the maximum (a number), found the string \"5\""},
     {"allow tool a.b {\n  arg x enum EUR\n}\n", MVM_EPARSE,
      "t.policy:2:14: ", "enum value 'EUR' must be a quoted string"},
     {"allow tool a.b {\n  arg x enum\n}\n", MVM_EPARSE, "t.policy:2:13: ",
@@ -233,6 +233,28 @@ static const struct parse_error_case error_cases[] = {
      "'arg' does not belong in a tool declaration"},
     {"tool a.b consequential extra\n", MVM_EPARSE, "t.policy:1:24: ",
      "unexpected 'extra'"},
+    /* numbers, durations, names */
+    {"budget cost 1e\n", MVM_EPARSE, "t.policy:1:13: ",
+     "'1e' is not a decimal number; write the cost in USD like 12 or 0.5"},
+    {"budget calls 99999999999999999\n", MVM_EPARSE, "t.policy:1:14: ",
+     "is not a whole number from 0 to 999999999999999; write the number "
+     "of calls in digits"},
+    {"allow tool a.b {\n  arg x maxlen 1.5\n}\n", MVM_EPARSE,
+     "t.policy:2:16: ", "'1.5' is not a whole number"},
+    {"budget time 5x\n", MVM_EPARSE, "t.policy:1:13: ",
+     "'5x' is not a duration; write a number of seconds, or a number with "
+     "s, m or h (90s, 5m, 1h)"},
+    {"allow model \"gpt-4o\"\n", MVM_EPARSE, "t.policy:1:13: ",
+     "model 'gpt-4o' has no provider part; write PROVIDER:MODEL"},
+    {"allow tool a.b {\n  arg x scheme \"https:\"\n}\n", MVM_EPARSE,
+     "t.policy:2:16: ", "'https:' is not a URL scheme; write it without ':'"},
+    {"allow tool a.b {\n  arg x\n}\n", MVM_EPARSE, "t.policy:2:8: ",
+     "expected a check after 'arg x': required, forbidden, type"},
+    {"budget cost \"1\"\n", MVM_EPARSE, "t.policy:1:13: ",
+     "expected the cost in USD (a number), found the string \"1\""},
+    {"allow tool a.b {\n  arg x enum {\n}\n", MVM_EPARSE,
+     "t.policy:2:14: ", "expected an enum value (a quoted string, a number, "
+     "true, false or null)"},
 };
 
 static void error_messages(void **state)
