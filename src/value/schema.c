@@ -343,23 +343,39 @@ static int compile_regex(compiler *c, const schema_node *node,
                          "bytes; shorten the pattern",
                          keyword, node->location, len, s->opts.max_pattern);
 
+  mvm_buf pcre;
   int code;
   PCRE2_SIZE offset;
-  out->code = pcre2_compile((PCRE2_SPTR)text, len, PCRE2_UTF,
-                            &code, &offset, NULL);
+
+  mvm_buf_init(&pcre, 0);
   out->text = text;
-  if (out->code == NULL) {
-    if (code == PCRE2_ERROR_NOMEMORY)
-      return MVM_ENOMEM;
-    PCRE2_UCHAR why[120];
-    pcre2_get_error_message(code, why, sizeof why);
+  if (mvm_schema_regex_translate(text, len, &pcre))
+    return MVM_ENOMEM;
+  /* DOLLAR_ENDONLY: in ECMA-262, $ does not match before a final \n. */
+  out->code = pcre2_compile((PCRE2_SPTR)(pcre.data ? pcre.data : ""),
+                            pcre.len, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY,
+                            &code, &offset, NULL);
+  bool same = pcre.len == len;
+  mvm_buf_free(&pcre);
+  if (out->code != NULL)
+    return MVM_OK;
+  if (code == PCRE2_ERROR_NOMEMORY)
+    return MVM_ENOMEM;
+
+  PCRE2_UCHAR why[120];
+  pcre2_get_error_message(code, why, sizeof why);
+  /* An offset into the rewritten pattern would mislead, so it is shown
+   * only when the rewrite changed nothing. */
+  if (!same)
     return mvm_error_set(c->err, MVM_EINVAL, WHERE,
                          "the %s at %s is not a valid regular expression: "
-                         "%s at offset %zu",
-                         keyword, node->location, (const char *)why,
-                         (size_t)offset);
-  }
-  return MVM_OK;
+                         "%s",
+                         keyword, node->location, (const char *)why);
+  return mvm_error_set(c->err, MVM_EINVAL, WHERE,
+                       "the %s at %s is not a valid regular expression: "
+                       "%s at offset %zu",
+                       keyword, node->location, (const char *)why,
+                       (size_t)offset);
 }
 
 /* ------------------------------------------------------- object keywords */

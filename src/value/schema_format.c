@@ -6,12 +6,20 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "value/schema_internal.h"
 
 static bool is_digit(char ch)
 {
   return ch >= '0' && ch <= '9';
+}
+
+/* Checks whether ch is one of the bytes of set. Unlike a bare strchr, a
+ * NUL byte (which a JSON string may contain) is never in the set. */
+static bool in_set(const char *set, char ch)
+{
+  return ch != '\0' && strchr(set, ch) != NULL;
 }
 
 static bool is_alpha(char ch)
@@ -205,7 +213,7 @@ static bool is_atext(char ch)
 {
   if (ch == '\0')
     return false;
-  return is_alpha(ch) || is_digit(ch) || strchr("!#$%&'*+-/=?^_`{|}~", ch);
+  return is_alpha(ch) || is_digit(ch) || in_set("!#$%&'*+-/=?^_`{|}~", ch);
 }
 
 static bool check_email_local(const char *text, size_t len)
@@ -247,7 +255,8 @@ static bool check_email(const char *text, size_t len)
   const char *domain = at + 1;
   size_t n = len - (size_t)(domain - text);
   if (n >= 2 && domain[0] == '[' && domain[n - 1] == ']') {
-    if (n > 7 && strncmp(domain + 1, "IPv6:", 5) == 0)
+    /* The tag is case-insensitive, as every ABNF string literal is. */
+    if (n > 7 && strncasecmp(domain + 1, "IPv6:", 5) == 0)
       return check_ipv6(domain + 6, n - 7);
     return check_ipv4(domain + 1, n - 2);
   }
@@ -256,7 +265,7 @@ static bool check_email(const char *text, size_t len)
 
 static bool is_uri_char(char ch)
 {
-  return is_alpha(ch) || is_digit(ch) || strchr("-._~!$&'()*+,;=:@/?", ch);
+  return is_alpha(ch) || is_digit(ch) || in_set("-._~!$&'()*+,;=:@/?", ch);
 }
 
 /* Checks a run of URI characters with percent escapes, stopping at any
@@ -264,7 +273,7 @@ static bool is_uri_char(char ch)
 static const char *scan_uri_part(const char *p, const char *end,
                                  const char *stop)
 {
-  while (p < end && !strchr(stop, *p)) {
+  while (p < end && !in_set(stop, *p)) {
     if (*p == '%') {
       if (end - p < 3 || !is_hex(p[1]) || !is_hex(p[2]))
         return NULL;
@@ -319,7 +328,7 @@ static bool check_uri(const char *text, size_t len)
 
   if (len == 0 || !is_alpha(*p))
     return false;
-  while (p < end && (is_alpha(*p) || is_digit(*p) || strchr("+-.", *p)) &&
+  while (p < end && (is_alpha(*p) || is_digit(*p) || in_set("+-.", *p)) &&
          *p != '\0')
     p++;
   if (p == end || *p != ':')
@@ -329,7 +338,7 @@ static bool check_uri(const char *text, size_t len)
   if (end - p >= 2 && p[0] == '/' && p[1] == '/') {
     p += 2;
     const char *host_end = p;
-    while (host_end < end && !strchr("/?#", *host_end))
+    while (host_end < end && !in_set("/?#", *host_end))
       host_end++;
     if (!check_authority(p, host_end))
       return false;

@@ -134,6 +134,10 @@ bool mvm_schema_is_multiple(const json_t *value, const json_t *divisor);
 /* Appends "/" and key escaped as an RFC 6901 reference token (~0, ~1). */
 int mvm_schema_append_token(mvm_buf *buf, const char *key, size_t len);
 
+/* Appends to out the PCRE2 form of the ECMA-262 pattern text[0..len)
+ * (schema_regex.c lists what changes). Returns MVM_OK or MVM_ENOMEM. */
+int mvm_schema_regex_translate(const char *text, size_t len, mvm_buf *out);
+
 /* Checks text[0..len) against a named format. Returns true when the format
  * is unknown, or known and the text matches it. */
 bool mvm_schema_format_check(const char *format, const char *text,
