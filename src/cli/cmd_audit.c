@@ -345,11 +345,19 @@ static int print_record_json(const mvm_audit_record *rec, json_t *body,
   return MVM_OK;
 }
 
+struct show_ctx {
+  const struct audit_args *args;
+  uint64_t shown;
+};
+
 static int show_record(void *ctx, const mvm_audit_record *rec,
                        mvm_error *err)
 {
-  const struct audit_args *a = ctx;
+  struct show_ctx *sc = ctx;
+  const struct audit_args *a = sc->args;
   json_t *body = NULL;
+
+  sc->shown++;
 
   /* A body that does not parse is shown as its text. */
   if (mvm_json_parse(rec->body, rec->body_len, NULL, "record body", &body,
@@ -376,9 +384,17 @@ static int cmd_show(const struct audit_args *a)
   if (code != MVM_EXIT_OK)
     return code;
 
-  int rc = mvm_audit_iterate(log, a->run, a->last, show_record, (void *)a,
-                             &err);
+  struct show_ctx sc = {a, 0};
+  int rc = mvm_audit_iterate(log, a->run, a->last, show_record, &sc, &err);
   code = rc == MVM_OK ? MVM_EXIT_OK : report_error("show", &err);
+  /* An unknown run id is most likely a typo: say so instead of printing
+   * nothing. */
+  if (rc == MVM_OK && sc.shown == 0 && a->run != NULL) {
+    fprintf(stderr, "mvm audit show: no records of run '%s' in '%s'; "
+                    "'mvm audit show --last 20' lists recent runs\n",
+            a->run, path);
+    code = MVM_EXIT_FAIL;
+  }
   if (fflush(stdout) != 0 && code == MVM_EXIT_OK) {
     fprintf(stderr, "mvm audit show: cannot write output: %s\n",
             strerror(errno));

@@ -30,7 +30,8 @@ static const char usage[] =
     "goes to stderr.\n"
     "\n"
     "options:\n"
-    "  --config FILE   the mcpServers file (default: $MVM_MCP_CONFIG)\n"
+    "  --config FILE   the mcpServers file (default: $MVM_MCP_CONFIG);\n"
+    "                  --mcp-config FILE, as in 'mvm run', is the same\n"
     "  --policy FILE   call: the policy that decides the call (default:\n"
     "                  $MVM_POLICY); 'permissive' turns the monitor off\n"
     "  --json          print JSON instead of text: for list, every server\n"
@@ -96,7 +97,8 @@ static int parse_args(int argc, char **argv, struct tools_opts *o)
   const char *v;
 
   for (int i = 2; i < argc; i++) {
-    if (match_option(argc, argv, &i, "--config", &v)) {
+    if (match_option(argc, argv, &i, "--config", &v) ||
+        match_option(argc, argv, &i, "--mcp-config", &v)) {
       o->config = v;
     } else if (match_option(argc, argv, &i, "--policy", &v)) {
       o->policy = v;
