@@ -229,10 +229,17 @@ static void cli_show_filters_run(void **state)
 {
   struct fixture *fx = *state;
 
+  /* A run with no records shows nothing and says so on stderr. */
   assert_int_equal(
       run_audit(fx, "show", "--db", fx->db, "--run", "other-run", NULL),
-      MVM_EXIT_OK);
+      MVM_EXIT_FAIL);
   assert_string_equal(fx->out, "");
+  assert_non_null(strstr(fx->err, "no records of run 'other-run'"));
+
+  assert_int_equal(
+      run_audit(fx, "show", "--db", fx->db, "--run", "run-1", NULL),
+      MVM_EXIT_OK);
+  assert_non_null(strstr(fx->out, "run-1"));
 }
 
 static void cli_default_path(void **state)
