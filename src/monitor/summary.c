@@ -69,8 +69,38 @@ static int dead_rules(const mvm_policy *p, json_t *warnings)
   return MVM_OK;
 }
 
+/* True when some declaration of the same tool pattern labels results. */
+static bool pattern_labels_results(const mvm_policy *p, const char *pattern)
+{
+  for (size_t i = 0; i < p->ntools; i++) {
+    if (p->tools[i].nlabels > 0 && strcmp(p->tools[i].pattern, pattern) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* A consequential tool whose results are not labelled gets the default
+ * untrusted label, so its own result taints every later decision. */
+static int unlabelled_consequential(const mvm_policy *p, json_t *warnings)
+{
+  for (size_t i = 0; i < p->ntools; i++) {
+    const pol_tooldecl *t = &p->tools[i];
+    if (t->consequential != 1 || pattern_labels_results(p, t->pattern))
+      continue;
+    if (warn(warnings, t->line, "consequential tool '%s' has no 'result' "
+             "line, so its results are untrusted and every later "
+             "consequential call is decided in an untrusted context; add "
+             "'result trusted' if its output cannot carry outside text",
+             t->pattern))
+      return MVM_ENOMEM;
+  }
+  return MVM_OK;
+}
+
 static int weak_settings(const mvm_policy *p, json_t *warnings)
 {
+  if (unlabelled_consequential(p, warnings))
+    return MVM_ENOMEM;
   if (p->pin == PIN_OFF &&
       warn(warnings, p->pin_line, "pin off: changed tool descriptions and "
            "models are not detected"))
