@@ -499,11 +499,25 @@ static int parse_server(const char *origin, const char *name, const json_t *def,
   if (!json_is_object(def))
     return mvm_error_set(err, MVM_ECONFIG, WHERE,
                          "%s: server '%s' must be an object", origin, name);
-  if (has_command == has_url)
+  if (has_command == has_url) {
+    /* Name the members it has, so a misspelled "comand" is plain. */
+    char members[200] = "";
+    size_t used = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)def, key, value)
+    {
+      int n = snprintf(members + used, sizeof members - used, "%s\"%.40s\"",
+                       used ? ", " : "", key);
+      if (n < 0 || (size_t)n >= sizeof members - used)
+        break;
+      used += (size_t)n;
+    }
     return mvm_error_set(err, MVM_ECONFIG, WHERE,
                          "%s: server '%s' needs exactly one of \"command\" "
-                         "(stdio) and \"url\" (HTTP)",
-                         origin, name);
+                         "(stdio) and \"url\" (HTTP); it has: %s",
+                         origin, name, used ? members : "no members");
+  }
   s->name = strdup(name);
   if (s->name == NULL)
     return oom(err);
