@@ -233,6 +233,36 @@ static int run_explain(const char *path, const char *effects_path,
   return exit_code;
 }
 
+/* Names what is missing or wrong on a bad policy command line, with the
+ * usage line of the subcommand, instead of the whole help. */
+static int report_usage_error(const char *const *args, size_t nargs)
+{
+  const char *hint = "run 'mvm policy --help' for the options";
+
+  if (nargs == 0) {
+    fprintf(stderr, "mvm policy: missing subcommand 'check' or 'explain'\n"
+                    "usage: mvm policy check POLICY\n"
+                    "       mvm policy explain POLICY EFFECTS.json\n%s\n",
+            hint);
+  } else if (strcmp(args[0], "check") == 0) {
+    fprintf(stderr, "mvm policy check: %s\nusage: mvm policy check POLICY "
+                    "[--json]\n%s\n",
+            nargs < 2 ? "missing POLICY" : "too many arguments", hint);
+  } else if (strcmp(args[0], "explain") == 0) {
+    fprintf(stderr, "mvm policy explain: %s\nusage: mvm policy explain "
+                    "POLICY EFFECTS.json [--json] [--lock FILE] "
+                    "[--no-user]\n%s\n",
+            nargs < 2 ? "missing POLICY and EFFECTS.json"
+                      : "missing EFFECTS.json, the effects to decide",
+            hint);
+  } else {
+    fprintf(stderr, "mvm policy: unknown subcommand '%s'; expected 'check' "
+                    "or 'explain'\n%s\n",
+            args[0], hint);
+  }
+  return MVM_EXIT_USAGE;
+}
+
 int mvm_cli_policy(int argc, char **argv)
 {
   const char *args[3] = {NULL, NULL, NULL};
@@ -264,7 +294,5 @@ int mvm_cli_policy(int argc, char **argv)
     return run_check(args[1], as_json);
   if (nargs == 3 && strcmp(args[0], "explain") == 0)
     return run_explain(args[1], args[2], &cfg, as_json);
-  fprintf(stderr, "mvm policy: expected 'check POLICY' or 'explain POLICY "
-          "EFFECTS.json'\n%s", usage);
-  return MVM_EXIT_USAGE;
+  return report_usage_error(args, nargs);
 }

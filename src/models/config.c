@@ -19,6 +19,9 @@ void mvm_model_settings_from(const mvm_model_config *cfg,
                                : MVM_MODEL_DEFAULT_CONNECT_TIMEOUT_S;
   out->timeout_s =
       cfg->timeout_s > 0 ? cfg->timeout_s : MVM_MODEL_DEFAULT_TIMEOUT_S;
+  out->idle_timeout_s = cfg->idle_timeout_s > 0
+                            ? cfg->idle_timeout_s
+                            : MVM_MODEL_DEFAULT_IDLE_TIMEOUT_S;
   out->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts
                                             : MVM_MODEL_DEFAULT_MAX_ATTEMPTS;
   out->retry_base_s = cfg->retry_base_s > 0 ? cfg->retry_base_s
@@ -227,9 +230,10 @@ static int load_doc(const json_t *doc, const char *path,
                     mvm_model_config *cfg, mvm_error *err)
 {
   static const char *const keys[] = {
-      "openai",  "anthropic", "openai-compatible", "connect_timeout_s",
-      "timeout_s", "stream",  "retry",             "limits",
-      "max_tokens", "prices", NULL};
+      "openai",         "anthropic", "openai-compatible",
+      "connect_timeout_s", "timeout_s", "idle_timeout_s",
+      "stream",         "retry",     "limits",
+      "max_tokens",     "prices",    NULL};
   const json_t *stream = json_object_get(doc, "stream");
   double max_tokens = 0;
   int rc;
@@ -251,6 +255,9 @@ static int load_doc(const json_t *doc, const char *path,
   if (rc == MVM_OK)
     rc = get_number(doc, "timeout_s", path, 0.001, 86400, &cfg->timeout_s,
                     err);
+  if (rc == MVM_OK)
+    rc = get_number(doc, "idle_timeout_s", path, 0.001, 86400,
+                    &cfg->idle_timeout_s, err);
   if (rc == MVM_OK && stream != NULL && !json_is_boolean(stream))
     rc = mvm_error_set(err, MVM_ECONFIG, "config",
                        "%s: 'stream' must be true or false", path);

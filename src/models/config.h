@@ -23,6 +23,7 @@
 
 #define MVM_MODEL_DEFAULT_CONNECT_TIMEOUT_S 10.0
 #define MVM_MODEL_DEFAULT_TIMEOUT_S 600.0
+#define MVM_MODEL_DEFAULT_IDLE_TIMEOUT_S 300.0
 #define MVM_MODEL_DEFAULT_MAX_ATTEMPTS 4
 #define MVM_MODEL_DEFAULT_RETRY_BASE_S 0.5
 #define MVM_MODEL_DEFAULT_RETRY_MAX_S 30.0
@@ -44,6 +45,7 @@ typedef struct mvm_model_config {
 
   double connect_timeout_s; /* 0: default; per connection attempt */
   double timeout_s;         /* 0: default; whole request, per attempt */
+  double idle_timeout_s;    /* 0: default; silence within a stream */
   int max_attempts;         /* 0: default; 1 disables retries */
   double retry_base_s;      /* 0: default; first backoff ceiling */
   double retry_max_s;       /* 0: default; longest wait between attempts */
@@ -65,7 +67,7 @@ typedef struct mvm_model_config {
 /* Fills *cfg from a JSON config file:
  *   {"openai": {"base_url", "api_key"}, "anthropic": {...},
  *    "openai-compatible": {"api_key"},
- *    "connect_timeout_s", "timeout_s", "stream": bool,
+ *    "connect_timeout_s", "timeout_s", "idle_timeout_s", "stream": bool,
  *    "retry": {"max_attempts", "base_delay_s", "max_delay_s"},
  *    "limits": {"max_response_bytes", "max_event_bytes",
  *               "max_tool_calls"},
@@ -87,6 +89,7 @@ void mvm_model_config_free(mvm_model_config *cfg);
 typedef struct mvm_model_settings {
   double connect_timeout_s;
   double timeout_s;
+  double idle_timeout_s;
   int max_attempts;
   double retry_base_s;
   double retry_max_s;

@@ -37,7 +37,16 @@ struct attempt {
   int callback_rc;  /* non-zero: on_body stopped the transfer */
   bool over_limit;  /* the body passed max_response_bytes */
   bool cancelled;
+  bool idle;              /* a stream stayed silent for idle_timeout_s */
+  double last_activity_s; /* monotonic time of the last bytes received */
 };
+
+static double monotonic_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -193,6 +202,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
   note_status(a);
   a->total += len;
+  a->last_activity_s = monotonic_s();
   if (is_cancelled(a->req->stream)) {
     a->cancelled = true;
     return 0;
@@ -251,6 +261,7 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
   size_t len = size * nitems;
   char value[128];
 
+  a->last_activity_s = monotonic_s();
   /* A new status line starts a new response (after a 100 Continue). */
   if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
     a->resp->retry_after_s = -1;
@@ -280,8 +291,15 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
                        curl_off_t ultotal, curl_off_t ulnow)
 {
   struct attempt *a = userdata;
+  double idle_limit = a->client->opts.idle_timeout_s;
+
   if (is_cancelled(a->req->stream)) {
     a->cancelled = true;
+    return 1;
+  }
+  if (a->req->on_body != NULL && idle_limit > 0 &&
+      monotonic_s() - a->last_activity_s > idle_limit) {
+    a->idle = true;
     return 1;
   }
   return 0;
@@ -384,6 +402,17 @@ static enum outcome classify(struct attempt *a, CURLcode code, int *rc,
   bool delivered = req->delivered != NULL && req->delivered(req->ctx);
 
   *rc = MVM_OK;
+  if (a->idle) {
+    *rc = mvm_error_set(err, MVM_ETIMEOUT, where,
+                        "the stream from %s sent nothing for %.1f s after "
+                        "%zu bytes; raise idle_timeout_s",
+                        req->url, client->opts.idle_timeout_s, a->total);
+    if (delivered)
+      return OUTCOME_DONE;
+    snprintf(reason, size, "the stream sent nothing for %.1f s",
+             client->opts.idle_timeout_s);
+    return OUTCOME_RETRY;
+  }
   if (a->cancelled || code == CURLE_ABORTED_BY_CALLBACK) {
     *rc = mvm_error_set(err, MVM_ECANCELLED, where,
                         "the model call was cancelled");
@@ -459,6 +488,7 @@ static int run_attempt(mvm_http_client *client, const mvm_http_request *req,
   struct attempt a = {.client = client, .req = req, .resp = resp};
   int rc;
 
+  a.last_activity_s = monotonic_s();
   mvm_buf_reset(&resp->body);
   resp->status = 0;
   resp->retry_after_s = -1;

@@ -24,6 +24,11 @@ typedef struct mvm_http_options {
   const char *where;        /* names the adapter in logs ("model:openai") */
   double connect_timeout_s; /* per connection attempt */
   double timeout_s;         /* per attempt, whole transfer */
+  /* Streamed requests (on_body set): the longest wait for the next bytes,
+   * counted from the start of the attempt and then from the last bytes
+   * received. 0: no limit. libcurl checks it about once a second, so a
+   * limit under a second acts at about one second. */
+  double idle_timeout_s;
   int max_attempts;         /* >= 1 */
   double retry_base_s;      /* backoff ceiling of the first retry */
   double retry_max_s;       /* max wait; a longer Retry-After ends retries */
@@ -75,7 +80,7 @@ void mvm_http_response_free(mvm_http_response *resp);
  * arrived, whatever its status, because the caller parses error bodies:
  * check resp->status for 2xx. Fails with MVM_ECANCELLED when
  * stream->cancelled returned true, MVM_ETIMEOUT when the last attempt
- * timed out, MVM_ELIMIT when the body is over max_response_bytes,
+ * timed out or a stream stayed silent for idle_timeout_s, MVM_ELIMIT when the body is over max_response_bytes,
  * MVM_EMODEL when the server could not be reached, or the on_body
  * callback's status. */
 int mvm_http_post(mvm_http_client *client, const mvm_http_request *req,

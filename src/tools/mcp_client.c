@@ -186,12 +186,15 @@ static void send_response(mvm_mcp_client *c, const json_t *id, json_t *result,
   free(text);
 }
 
-static int reinitialize(mvm_mcp_client *c, mvm_error *err);
+static int reinitialize(mvm_mcp_client *c, long long resent_id,
+                        mvm_error *err);
 
-/* Sends a request. When an HTTP server no longer has the session (the
- * transport returns MVM_ESTATE), initializes again once and resends. */
-static int send_request_text(mvm_mcp_client *c, const char *method,
-                             const char *text, size_t len, mvm_error *err)
+/* Sends request id. When an HTTP server no longer has the session (the
+ * transport returns MVM_ESTATE), initializes again once and resends it, so
+ * the request stays pending and gets its response in the new session. */
+static int send_request_text(mvm_mcp_client *c, long long id,
+                             const char *method, const char *text, size_t len,
+                             mvm_error *err)
 {
   int rc = send_text(c, text, len, err);
 
@@ -201,7 +204,7 @@ static int send_request_text(mvm_mcp_client *c, const char *method,
   mvm_log(MVM_LOG_WARN, c->where,
           "server '%s' no longer knows the session; initializing again",
           c->server);
-  rc = reinitialize(c, err);
+  rc = reinitialize(c, id, err);
   if (rc == MVM_OK)
     rc = send_text(c, text, len, err);
   return rc;
@@ -264,7 +267,7 @@ static int start_request(mvm_mcp_client *c, const char *method,
     free(text);
     return mvm_error_set(err, rc, c->where, "out of memory");
   }
-  rc = send_request_text(c, method, text, len, err);
+  rc = send_request_text(c, rid, method, text, len, err);
   free(text);
   if (rc) {
     remove_pending(c, rid);
@@ -836,14 +839,16 @@ static int initialize(mvm_mcp_client *c, mvm_error *err)
   return MVM_OK;
 }
 
-static int reinitialize(mvm_mcp_client *c, mvm_error *err)
+static int reinitialize(mvm_mcp_client *c, long long resent_id,
+                        mvm_error *err)
 {
   int rc;
 
-  /* Requests of the lost session never get a response. */
+  /* Requests of the lost session never get a response, except the one
+   * that met the 404: the caller sends it again in the new session. */
   for (size_t i = 0; i < c->npending; i++) {
     struct pending *p = &c->pending[i];
-    if (p->done)
+    if (p->done || p->id == resent_id)
       continue;
     p->done = true;
     p->fail_status = MVM_ESTATE;

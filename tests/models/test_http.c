@@ -225,6 +225,37 @@ static void timeout_retried_then_fails(void **state)
   json_decref(req);
 }
 
+/* A stream that stops sending ends with MVM_ETIMEOUT long before the
+ * total timeout, and the message names the setting to raise. */
+static void idle_stream_times_out(void **state)
+{
+  mvm_model_config cfg;
+  mvm_model m = {0};
+  char base[128];
+  json_t *req = simple_request();
+  json_t *reply = NULL;
+  mvm_error err;
+  mvm_mock_response stalled = {.chunk_bytes = 64, .chunk_delay_ms = 4000};
+
+  reset();
+  base_config(&cfg, base, sizeof base);
+  cfg.idle_timeout_s = 0.5;
+  cfg.max_attempts = 1;
+  assert_int_equal(mvm_mock_push_file(mock, 200, "text/event-stream",
+                                      WIRE("openai_stream_text.sse"),
+                                      &stalled),
+                   0);
+  assert_int_equal(mvm_openai_open("gpt-4.1-mini", &cfg, &m, &err), MVM_OK);
+  assert_int_equal(m.ops->call(m.self, req, NULL, &reply, &err),
+                   MVM_ETIMEOUT);
+  assert_null(reply);
+  assert_non_null(strstr(err.msg, "sent nothing for 0.5 s"));
+  assert_non_null(strstr(err.msg, "raise idle_timeout_s"));
+  assert_int_equal(mvm_mock_request_count(mock), 1);
+  m.ops->close(m.self);
+  json_decref(req);
+}
+
 /* Returns a loopback port with nothing listening on it. */
 static int closed_port(void)
 {
@@ -528,6 +559,7 @@ int main(void)
       cmocka_unit_test(cancel_mid_stream),
       cmocka_unit_test(cancel_during_backoff),
       cmocka_unit_test(timeout_retried_then_fails),
+      cmocka_unit_test(idle_stream_times_out),
       cmocka_unit_test(connection_refused_retried),
       cmocka_unit_test(redirect_not_followed),
       cmocka_unit_test(keys_from_environment),

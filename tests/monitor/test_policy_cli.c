@@ -268,6 +268,36 @@ static void help_texts(void **state)
   free(err);
 }
 
+/* A bad command line names what is missing and exits 2, without the
+ * whole help text. */
+static void usage_errors(void **state)
+{
+  static const struct {
+    const char *args[3];
+    const char *message;
+  } cases[] = {
+      {{"policy", NULL, NULL}, "missing subcommand 'check' or 'explain'"},
+      {{"policy", "check", NULL}, "mvm policy check: missing POLICY"},
+      {{"policy", "explain", NULL},
+       "mvm policy explain: missing POLICY and EFFECTS.json"},
+      {{"policy", "explain", "p.mvp"},
+       "mvm policy explain: missing EFFECTS.json"},
+      {{"policy", "lint", "p.mvp"}, "unknown subcommand 'lint'"},
+  };
+  char *out = NULL;
+  char *err = NULL;
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = run(&out, &err, cases[i].args[0], cases[i].args[1],
+                 cases[i].args[2], NULL, NULL, NULL);
+    if (rc != 2 || strstr(err, cases[i].message) == NULL)
+      fail_msg("case %zu: exit %d, stderr: %s", i, rc, err);
+    assert_null(strstr(err, "Exit codes:"));
+    free(out);
+    free(err);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -277,6 +307,7 @@ int main(void)
       cmocka_unit_test(explain_permissive),
       cmocka_unit_test(approve_pending),
       cmocka_unit_test(help_texts),
+      cmocka_unit_test(usage_errors),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
