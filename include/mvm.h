@@ -374,7 +374,7 @@ typedef struct mvm_user_ops {
    * user present, returns MVM_EUNSUPPORTED. */
   int (*ask)(void *self, const char *prompt, char **answer, mvm_error *err);
   /* Asks for a yes/no confirmation. With no user present, returns
-   * MVM_EUNSUPPORTED, which callers treat as "no". */
+   * MVM_EUNSUPPORTED, which user.confirm treats as "no". */
   int (*confirm)(void *self, const char *prompt, bool *yes, mvm_error *err);
 } mvm_user_ops;
 
@@ -502,6 +502,13 @@ int mvm_verify(mvm_program *program, const mvm_verify_opts *opts,
 int mvm_verify_taint_report(const mvm_program *program, json_t **out,
                             mvm_error *err);
 
+/* Checks input against the program's `.input` declaration, as mvm_vm_run
+ * does before it starts, so a host can reject a bad input before it opens
+ * models and tools. Fails with MVM_EINVAL naming the value, the declared
+ * type and how to pass one. A program without `.input` accepts any. */
+int mvm_program_check_input(const mvm_program *program, const json_t *input,
+                            mvm_error *err);
+
 /* Returns, in *out, a new JSON object describing what the program may do:
  * {"file", "hash": "sha256:<hex>", "instructions", "registers",
  *  "models": [...], "tools": [...], "tool_patterns": [...],
@@ -574,8 +581,8 @@ int mvm_vm_add_toolbox(mvm_vm *vm, const mvm_toolbox *box, mvm_error *err);
 void mvm_vm_set_monitor(mvm_vm *vm, const mvm_monitor *monitor);
 
 /* Sets the user. NULL (the default) means no user is present: user.ask
- * and confirmations get MVM_EUNSUPPORTED, and user.show only reports an
- * "answer" event. */
+ * fails with MVM_EUNSUPPORTED, user.confirm returns false, and user.show
+ * only reports an "answer" event. */
 void mvm_vm_set_user(mvm_vm *vm, const mvm_user *user);
 
 /* Sets the memory store. NULL (the default) gives an in-process store

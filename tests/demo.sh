@@ -48,6 +48,10 @@ check "denial names the rule and the untrusted source" \
    grep "DENIED tool.call fs.write_file" "$tmp/err1" | grep -q "inbox"'
 check "secret never reaches stdout" \
   '! grep -q "mvmdemo-7f3a9c2e" "$tmp/out1"'
+# The policy marks the private folder's contents secret, so the audit
+# database and its WAL hold them only as redaction markers.
+check "secret is redacted from the audit log" \
+  '! cat "$MVM_STATE_DIR"/audit.db* | grep -a -q "correct-horse-battery"'
 
 # 2. The same recording with the monitor off.
 "$mvm" run "$task" --no-input --policy permissive >"$tmp/out2" 2>"$tmp/err2"

@@ -1,6 +1,7 @@
 /* cmd_run.c - `mvm run`: an agent on a task, or a program file, under a
  * policy, with the audit log and a run manifest. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,9 +325,25 @@ static void report(const struct run_opts *o, mvm_render *r,
     fprintf(stderr, "mvm: run %s%s; manifest %s\n", res->run_id,
             res->permissive ? " (UNSAFE: monitor off)" : "",
             res->manifest_path);
-  if (res->audit_path[0] != '\0')
-    fprintf(stderr, "mvm: audit log %s (mvm audit show --db %s --run %s)\n",
-            res->audit_path, res->audit_path, res->run_id);
+  if (res->audit_path[0] != '\0') {
+    char db[PATH_MAX + 64];
+    fprintf(stderr, "mvm: audit log %s (%s audit show --db %s --run %s)\n",
+            res->audit_path, mvm_cli_self(),
+            mvm_cli_shell_word(res->audit_path, db, sizeof db), res->run_id);
+  }
+}
+
+/* Tells the renderer the run's policy file, which its hints name. The
+ * settings are resolved again by the run, which reports any error. */
+static void render_policy(mvm_render *r, const mvm_settings_flags *flags)
+{
+  mvm_settings settings;
+  mvm_error err;
+
+  if (mvm_settings_resolve(flags, &settings, &err) != MVM_OK)
+    return;
+  mvm_render_set_policy(r, settings.policy.value);
+  mvm_settings_free(&settings);
 }
 
 int mvm_cli_run(int argc, char **argv)
@@ -358,6 +375,7 @@ int mvm_cli_run(int argc, char **argv)
   o.agent.input = input;
 
   mvm_render_init(&render, o.json_events, o.quiet);
+  render_policy(&render, &o.agent.flags);
   mvm_log_set_sink(mvm_render_log, &render);
   mvm_term_init(&term, o.no_input);
   term.quiet_show = true; /* the renderer shows answers from the events */
@@ -379,5 +397,5 @@ int mvm_cli_run(int argc, char **argv)
   mvm_log_set_sink(NULL, NULL);
   mvm_agent_result_free(&res);
   json_decref(input);
-  return mvm_cli_exit_code(rc);
+  return res.bad_input ? MVM_EXIT_USAGE : mvm_cli_exit_code(rc);
 }

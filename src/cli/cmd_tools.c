@@ -49,6 +49,7 @@ static const char usage[] =
 
 struct tools_opts {
   const char *config;
+  const char *config_option; /* "--config" or "--mcp-config" as typed */
   const char *policy;
   bool json;
   bool verbose;
@@ -97,9 +98,12 @@ static int parse_args(int argc, char **argv, struct tools_opts *o)
   const char *v;
 
   for (int i = 2; i < argc; i++) {
-    if (match_option(argc, argv, &i, "--config", &v) ||
-        match_option(argc, argv, &i, "--mcp-config", &v)) {
+    if (match_option(argc, argv, &i, "--config", &v)) {
       o->config = v;
+      o->config_option = "--config";
+    } else if (match_option(argc, argv, &i, "--mcp-config", &v)) {
+      o->config = v;
+      o->config_option = "--mcp-config";
     } else if (match_option(argc, argv, &i, "--policy", &v)) {
       o->policy = v;
     } else if (match_option(argc, argv, &i, "--timeout", &v)) {
@@ -180,6 +184,89 @@ static int load_config(const struct tools_opts *o, mvm_mcp_config **cfg)
     return rc == MVM_ELIMIT ? MVM_EXIT_CONFIG : mvm_cli_exit_code(rc);
   }
   return MVM_EXIT_OK;
+}
+
+/* --------------------------------------------------------------- hints */
+
+/* Appends " WORD" to buf, quoted for the shell. */
+static void append_word(char *buf, size_t size, const char *word)
+{
+  char quoted[1024];
+  size_t used = strlen(buf);
+
+  mvm_cli_shell_word(word, quoted, sizeof quoted);
+  snprintf(buf + used, size - used, " %s", quoted);
+}
+
+/* Appends the options a printed command needs to find the same servers
+ * and policy: the mcpServers file as it was given (--config when it came
+ * from $MVM_MCP_CONFIG), and the policy for a call. */
+static void append_options(char *buf, size_t size,
+                           const struct tools_opts *o, bool call)
+{
+  append_word(buf, size, o->config_option ? o->config_option : "--config");
+  append_word(buf, size, o->config);
+  if (call && o->policy != NULL) {
+    append_word(buf, size, "--policy");
+    append_word(buf, size, o->policy);
+  }
+}
+
+/* Writes "mvm tools SUBCOMMAND ARGS... OPTIONS" into buf. */
+static void format_command(char *buf, size_t size, const struct tools_opts *o,
+                           const char *const *args, size_t nargs)
+{
+  bool call = nargs > 0 && strcmp(args[0], "call") == 0;
+
+  snprintf(buf, size, "%s tools", mvm_cli_self());
+  for (size_t i = 0; i < nargs; i++)
+    append_word(buf, size, args[i]);
+  append_options(buf, size, o, call);
+}
+
+/* Reports a SERVER argument that names no server of the file. A name
+ * like "fs.read_text_file", as 'list' prints tools, gets the command with
+ * server and tool apart; any other name gets the list of servers. */
+static int unknown_server(const struct tools_opts *o,
+                          const mvm_mcp_config *cfg, const char *name)
+{
+  const char *dot = strchr(name, '.');
+  char server[256];
+  char command[4096];
+
+  snprintf(server, sizeof server, "%.*s",
+           dot != NULL ? (int)(dot - name) : 0, name);
+  if (dot != NULL && mvm_mcp_config_find(cfg, server) != NULL) {
+    const char *args[66];
+    size_t n = 0;
+    bool call = strcmp(o->positional[0], "call") == 0;
+
+    args[n++] = o->positional[0];
+    args[n++] = server;
+    if (call) {
+      args[n++] = dot + 1;
+      for (int i = 2; i < o->npositional; i++)
+        args[n++] = o->positional[i];
+    }
+    format_command(command, sizeof command, o, args, n);
+    if (call)
+      fprintf(stderr, "mvm tools: %s has no server '%s'; SERVER and TOOL "
+                      "are separate arguments, so to call tool '%s' of "
+                      "server '%s', run:\n  %s\n",
+              cfg->path, name, dot + 1, server, command);
+    else
+      fprintf(stderr, "mvm tools: %s has no server '%s'; for the tools "
+                      "of server '%s', run '%s'\n",
+              cfg->path, name, server, command);
+    return MVM_EXIT_USAGE;
+  }
+
+  fprintf(stderr, "mvm tools: %s has no server '%s'; its servers are: ",
+          cfg->path, name);
+  for (size_t i = 0; i < cfg->count; i++)
+    fprintf(stderr, "%s%s", i > 0 ? ", " : "", cfg->servers[i].name);
+  fprintf(stderr, "%s\n", cfg->count == 0 ? "(none)" : "");
+  return MVM_EXIT_USAGE;
 }
 
 /* ------------------------------------------------------------------ list */
@@ -304,10 +391,8 @@ static int cmd_list(const struct tools_opts *o, const mvm_mcp_config *cfg)
 
   for (int i = 1; i < o->npositional; i++) {
     if (mvm_mcp_config_find(cfg, o->positional[i]) == NULL) {
-      fprintf(stderr, "mvm tools: %s has no server '%s'\n", cfg->path,
-              o->positional[i]);
       json_decref(servers);
-      return MVM_EXIT_USAGE;
+      return unknown_server(o, cfg, o->positional[i]);
     }
   }
   for (size_t i = 0; i < cfg->count; i++) {
@@ -348,6 +433,7 @@ static bool call_cancelled(void *ctx)
 static int decide(const mvm_monitor *m, const mvm_effect *e, mvm_error *err)
 {
   mvm_decision d;
+  char answer[MVM_ERROR_MSG_MAX + 100] = "";
   memset(&d, 0, sizeof d);
   int rc = m->ops->check(m->self, e, &d, err);
   if (rc)
@@ -356,21 +442,30 @@ static int decide(const mvm_monitor *m, const mvm_effect *e, mvm_error *err)
   if (d.verdict == MVM_VERDICT_ASK) {
     mvm_term term;
     mvm_user user;
+    mvm_error uerr = {0};
     bool yes = false;
     char prompt[MVM_REASON_MAX + 200];
     mvm_term_init(&term, false);
     user = mvm_term_user(&term);
     snprintf(prompt, sizeof prompt, "%s %s: %s (rule %s)",
              mvm_effect_name(e->kind), e->target, d.reason, d.rule);
-    if (user.ops->confirm(user.self, prompt, &yes, err) != MVM_OK || !yes)
-      d.verdict = MVM_VERDICT_DENY;
-    else
-      d.verdict = MVM_VERDICT_ALLOW;
+    int urc = user.ops->confirm(user.self, prompt, &yes, &uerr);
+    if (urc != MVM_OK)
+      snprintf(answer, sizeof answer, "; it was not confirmed: %s%s",
+               uerr.msg, urc == MVM_EUNSUPPORTED
+                             ? " (run the command from a terminal to answer)"
+                             : "");
+    else if (!yes)
+      snprintf(answer, sizeof answer, "; the user declined");
+    d.verdict = yes ? MVM_VERDICT_ALLOW : MVM_VERDICT_DENY;
   }
-  if (d.verdict != MVM_VERDICT_ALLOW)
-    return mvm_error_set(err, MVM_EDENIED, "policy", "%s %s denied by %s: %s",
-                         mvm_effect_name(e->kind), e->target, d.rule,
-                         d.reason);
+  if (d.verdict != MVM_VERDICT_ALLOW) {
+    bool named = mvm_cli_reason_names_rule(d.reason, d.rule);
+    return mvm_error_set(err, MVM_EDENIED, "policy", "%s %s denied%s%s: %s%s",
+                         mvm_effect_name(e->kind), e->target,
+                         named ? "" : " by ", named ? "" : d.rule, d.reason,
+                         answer);
+  }
   if (m->ops->record != NULL && e->kind == MVM_EFFECT_TOOL_LOAD)
     m->ops->record(m->self, e, &d, NULL, err);
   return MVM_OK;
@@ -424,7 +519,8 @@ static int call_tool(const mvm_toolbox *box, const char *tool,
 /* Checks that the tool exists and that args match its inputSchema, so
  * that mistakes on the command line exit with MVM_EXIT_USAGE. Returns an
  * exit code. */
-static int check_arguments(const mvm_toolbox *box, const char *tool,
+static int check_arguments(const struct tools_opts *o,
+                           const mvm_toolbox *box, const char *tool,
                            const json_t *args, mvm_error *err)
 {
   json_t *tools = NULL;
@@ -446,10 +542,12 @@ static int check_arguments(const mvm_toolbox *box, const char *tool,
       def = t;
   }
   if (def == NULL) {
+    const char *list[] = {"list", box->server};
+    char command[2048];
+    format_command(command, sizeof command, o, list, 2);
     mvm_error_set(err, MVM_ENOTFOUND, "tools",
-                  "server '%s' has no tool '%s'; 'mvm tools list %s' "
-                  "shows its tools",
-                  box->server, tool, box->server);
+                  "server '%s' has no tool '%s'; '%s' shows its tools",
+                  box->server, tool, command);
     rc = MVM_EXIT_USAGE;
   } else if (mvm_schema_check(json_object_get(def, "inputSchema"),
                               args != NULL ? args : empty,
@@ -528,14 +626,17 @@ static int cmd_call(const struct tools_opts *o, const mvm_mcp_config *cfg)
   mvm_error err = {0};
   int rc;
 
+  /* "SERVER.TOOL", as 'list' prints it, is checked first, because it
+   * also shifts JSON-ARGS into the place of TOOL. */
+  if (o->npositional >= 2 &&
+      mvm_mcp_config_find(cfg, o->positional[1]) == NULL &&
+      strchr(o->positional[1], '.') != NULL)
+    return unknown_server(o, cfg, o->positional[1]);
   if (o->npositional < 3 || o->npositional > 4)
     return usage_error("call needs SERVER TOOL [JSON-ARGS]", NULL);
   server = mvm_mcp_config_find(cfg, o->positional[1]);
-  if (server == NULL) {
-    fprintf(stderr, "mvm tools: %s has no server '%s'\n", cfg->path,
-            o->positional[1]);
-    return MVM_EXIT_USAGE;
-  }
+  if (server == NULL)
+    return unknown_server(o, cfg, o->positional[1]);
   if (o->npositional == 4) {
     const char *text = o->positional[3];
     rc = mvm_json_parse(text, strlen(text), NULL, "JSON-ARGS", &args, &err);
@@ -573,7 +674,7 @@ static int cmd_call(const struct tools_opts *o, const mvm_mcp_config *cfg)
     fprintf(stderr, "mvm tools: %s\n", err.msg);
     return server_exit_code(rc);
   }
-  rc = check_arguments(&box, o->positional[2], args, &err);
+  rc = check_arguments(o, &box, o->positional[2], args, &err);
   if (rc == MVM_OK) {
     signal(SIGINT, on_sigint);
     rc = call_tool(&box, o->positional[2], args, &opts, &policy.monitor,

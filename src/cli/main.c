@@ -88,6 +88,7 @@ int main(int argc, char **argv)
    * convert international host names in URLs that policies check. Number
    * formatting stays in the C locale, which JSON needs. */
   setlocale(LC_CTYPE, "");
+  mvm_cli_set_argv0(argv[0]);
 
   if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {

@@ -5,10 +5,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/render.h"
+#include "monitor/lock.h"
 
 #define ARG_PREVIEW 100
 #define RESULT_PREVIEW 100
+/* Tools named in a summary line of tools not offered; more are counted. */
+#define NAMES_SHOWN 5
 
 #define C_DIM "\033[2m"
 #define C_RED "\033[31m"
@@ -35,6 +39,15 @@ void mvm_render_init(mvm_render *r, bool json, bool quiet)
   r->status = !json && isatty(STDERR_FILENO);
   r->stream = !json && isatty(STDOUT_FILENO);
   r->start = mvm_render_now();
+  r->hidden = json_array();
+}
+
+void mvm_render_set_policy(mvm_render *r, const char *policy_path)
+{
+  free(r->policy_path);
+  r->policy_path = NULL;
+  if (policy_path != NULL && strcmp(policy_path, "permissive") != 0)
+    r->policy_path = strdup(policy_path);
 }
 
 static const char *color(const mvm_render *r, const char *code)
@@ -60,6 +73,28 @@ static void end_text(mvm_render *r)
   }
 }
 
+/* Writes BEFORE, "N THING" (with an "s" unless N is 1), then AFTER. */
+static void print_count(FILE *f, const char *before, uint64_t n,
+                        const char *thing, const char *after)
+{
+  fprintf(f, "%s%llu %s%s%s", before, (unsigned long long)n, thing,
+          n == 1 ? "" : "s", after);
+}
+
+/* Writes the counts the status and final lines share: model and tool
+ * calls, then the denials of each kind that occurred. */
+static void print_calls(mvm_render *r)
+{
+  print_count(r->err, "[", r->model_calls, "model call", "");
+  print_count(r->err, " | ", r->tool_calls, "tool call", "");
+  if (r->tool_denied)
+    print_count(r->err, " | ", r->tool_denied, "tool call", " denied");
+  if (r->model_denied)
+    print_count(r->err, " | ", r->model_denied, "model call", " denied");
+  if (r->other_denied)
+    print_count(r->err, " | ", r->other_denied, "other effect", " denied");
+}
+
 static void draw_status(mvm_render *r)
 {
   /* The status line shares the terminal with stdout: drawing it while
@@ -67,11 +102,8 @@ static void draw_status(mvm_render *r)
   if (!r->status || r->in_text)
     return;
   clear_status(r);
-  fprintf(r->err, "%s[%llu model calls | %llu tool calls", color(r, C_DIM),
-          (unsigned long long)r->model_calls,
-          (unsigned long long)r->tool_calls);
-  if (r->denied)
-    fprintf(r->err, " (%llu denied)", (unsigned long long)r->denied);
+  fputs(color(r, C_DIM), r->err);
+  print_calls(r);
   fprintf(r->err, " | %llu tokens",
           (unsigned long long)(r->input_tokens + r->output_tokens));
   if (r->cost_known)
@@ -122,42 +154,196 @@ static void label_text(const json_t *label, char *buf, size_t size)
   mvm_label_unref(l);
 }
 
+/* Writes model or program text for a person to read. Control characters
+ * other than newline and tab are written in caret notation (ESC as "^[",
+ * CR as "^M"), and C1 controls (U+0080 to U+009F) as "<U+009B>", so text
+ * steered by an injection cannot move the cursor, erase the DENIED lines
+ * or set the terminal title. --json output keeps the exact text. */
+static void write_text(FILE *f, const char *text)
+{
+  const unsigned char *s = (const unsigned char *)text;
+
+  for (size_t i = 0; s[i] != '\0'; i++) {
+    unsigned char c = s[i];
+    if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f && c != 0xc2)) {
+      fputc(c, f);
+    } else if (c == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+      fprintf(f, "<U+%04X>", (unsigned)s[i + 1]);
+      i++;
+    } else if (c == 0xc2) {
+      fputc(c, f);
+    } else {
+      fputc('^', f);
+      fputc(c == 0x7f ? '?' : c + 0x40, f);
+    }
+  }
+}
+
 static void on_text(mvm_render *r, const json_t *ev)
 {
   const char *text = json_string_value(json_object_get(ev, "text"));
   if (text == NULL || text[0] == '\0' || !r->stream)
     return;
   clear_status(r);
-  fputs(text, r->out);
+  write_text(r->out, text);
   fflush(r->out);
   r->in_text = text[strlen(text) - 1] != '\n';
 }
 
+/* Reasons for not offering a tool to the model. The pin reasons come from
+ * the lock file, where the monitor stores each tool that waits for
+ * approval with "reason": "new", "changed" or "shadows KEY". */
+enum hidden_kind {
+  HIDDEN_NO_RULE,  /* no rule allows loading it (the rule "default") */
+  HIDDEN_CHANGED,  /* it differs from its pinned identity */
+  HIDDEN_SHADOWS,  /* unpinned, with the name of another server's tool */
+  HIDDEN_UNPINNED, /* unpinned, and no user confirmed pinning it */
+  HIDDEN_OTHER,    /* a deny rule, a budget, or an unknown lock file */
+  HIDDEN_KINDS
+};
+
+/* NOTE: a tool still waiting in the lock file from an earlier run, and
+ * now denied by a deny rule, is reported with its pin reason, because the
+ * decision event has no field that distinguishes pins from rules. */
+static enum hidden_kind hidden_kind(const json_t *load, const json_t *lock,
+                                    const char **shadowed)
+{
+  const char *rule = json_string_value(json_object_get(load, "rule"));
+  const char *target = json_string_value(json_object_get(load, "target"));
+
+  *shadowed = NULL;
+  if (rule != NULL && strcmp(rule, "default") == 0)
+    return HIDDEN_NO_RULE;
+  const json_t *waiting = json_object_get(
+      mvm_lock_pending(lock, MVM_LOCK_TOOLS), target ? target : "");
+  const char *why = json_string_value(json_object_get(waiting, "reason"));
+  if (why == NULL)
+    return HIDDEN_OTHER;
+  if (strcmp(why, "changed") == 0)
+    return HIDDEN_CHANGED;
+  if (strncmp(why, "shadows ", 8) == 0) {
+    *shadowed = why + 8;
+    return HIDDEN_SHADOWS;
+  }
+  if (strcmp(why, "new") == 0)
+    return HIDDEN_UNPINNED;
+  return HIDDEN_OTHER;
+}
+
+/* Reads the lock file of the run's policy; an empty lock when the policy
+ * is unknown or the file cannot be read. */
+static json_t *read_lock(const mvm_render *r)
+{
+  json_t *lock = NULL;
+  char *path = NULL;
+  mvm_error err;
+
+  if (r->policy_path != NULL &&
+      asprintf(&path, "%s.lock", r->policy_path) >= 0)
+    mvm_lock_load(path, &lock, &err);
+  free(path);
+  return lock != NULL ? lock : mvm_lock_new();
+}
+
+/* Writes one summary line: "N tools not offered to the model", the
+ * reason (`one` when N is 1, else `many`), the first tools' names when
+ * `names` is set, and the hint. */
+static void print_hidden_line(mvm_render *r, const char *colour, size_t n,
+                              const char *one, const char *many,
+                              const json_t *names, const char *hint)
+{
+  fprintf(r->err, "%s  %zu tool%s not offered to the model%s", colour, n,
+          n == 1 ? "" : "s", n == 1 ? one : many);
+  for (size_t i = 0; i < json_array_size(names) && i < NAMES_SHOWN; i++)
+    fprintf(r->err, "%s%s", i == 0 ? ": " : ", ",
+            json_string_value(json_array_get(names, i)));
+  if (json_array_size(names) > NAMES_SHOWN)
+    fprintf(r->err, " and %zu more", json_array_size(names) - NAMES_SHOWN);
+  fprintf(r->err, "%s%s\n", hint, color(r, C_RESET));
+}
+
+/* Sums up the tool loads denied since the last summary, a line for each
+ * reason. */
 static void report_hidden(mvm_render *r)
 {
-  if (r->quiet || r->json)
+  size_t count[HIDDEN_KINDS] = {0};
+  json_t *names[HIDDEN_KINDS] = {NULL};
+  char approve[1200] = "";
+  char hint[1400];
+  size_t i;
+  json_t *load;
+
+  if (json_array_size(r->hidden) == 0)
     return;
-  if (r->hidden_tools != r->hidden_shown) {
-    end_text(r);
-    clear_status(r);
-    fprintf(r->err, "%s  %llu tools not offered to the model: no rule of the "
-                    "policy allows them (--trace=policy lists them)%s\n",
-            color(r, C_DIM),
-            (unsigned long long)(r->hidden_tools - r->hidden_shown),
-            color(r, C_RESET));
-    r->hidden_shown = r->hidden_tools;
+  if (r->quiet || r->json) {
+    json_array_clear(r->hidden);
+    return;
   }
-  if (r->unpinned_tools != r->unpinned_shown) {
-    end_text(r);
-    clear_status(r);
-    fprintf(r->err, "%s  %llu tools not offered to the model because their "
-                    "identity is not approved yet: run 'mvm approve POLICY' "
-                    "to pin them%s\n",
-            color(r, C_YELLOW),
-            (unsigned long long)(r->unpinned_tools - r->unpinned_shown),
-            color(r, C_RESET));
-    r->unpinned_shown = r->unpinned_tools;
+  json_t *lock = read_lock(r);
+  json_array_foreach(r->hidden, i, load) {
+    const char *shadowed = NULL;
+    enum hidden_kind kind = hidden_kind(load, lock, &shadowed);
+    const char *target = json_string_value(json_object_get(load, "target"));
+    char name[600];
+    if (shadowed != NULL)
+      snprintf(name, sizeof name, "%s (shadows %s)", target, shadowed);
+    else
+      snprintf(name, sizeof name, "%s", target ? target : "?");
+    count[kind]++;
+    if (names[kind] == NULL)
+      names[kind] = json_array();
+    json_array_append_new(names[kind], json_string(name));
   }
+  json_decref(lock);
+  json_array_clear(r->hidden);
+
+  if (r->policy_path != NULL) {
+    char word[1024];
+    snprintf(approve, sizeof approve, "%s approve %s", mvm_cli_self(),
+             mvm_cli_shell_word(r->policy_path, word, sizeof word));
+  }
+  end_text(r);
+  clear_status(r);
+  if (count[HIDDEN_NO_RULE])
+    print_hidden_line(r, color(r, C_DIM), count[HIDDEN_NO_RULE],
+                      ": no rule of the policy allows it",
+                      ": no rule of the policy allows them", NULL,
+                      " (--trace=policy lists the decisions)");
+  if (count[HIDDEN_CHANGED]) {
+    snprintf(hint, sizeof hint, "; to review the change and pin what is "
+             "new, run '%s'", approve);
+    print_hidden_line(r, color(r, C_YELLOW), count[HIDDEN_CHANGED],
+                      " because it differs from its pinned identity (its "
+                      "description or input schema changed)",
+                      " because they differ from their pinned identities "
+                      "(their descriptions or input schemas changed)",
+                      names[HIDDEN_CHANGED], hint);
+  }
+  if (count[HIDDEN_SHADOWS]) {
+    snprintf(hint, sizeof hint, "; if the tools of both servers are "
+             "wanted, run '%s'", approve);
+    print_hidden_line(r, color(r, C_YELLOW), count[HIDDEN_SHADOWS],
+                      " because it is not pinned and has the name of "
+                      "another server's tool",
+                      " because they are not pinned and have the names of "
+                      "other servers' tools",
+                      names[HIDDEN_SHADOWS], hint);
+  }
+  if (count[HIDDEN_UNPINNED]) {
+    snprintf(hint, sizeof hint, ": run '%s' to review and pin the tools",
+             approve);
+    print_hidden_line(r, color(r, C_YELLOW), count[HIDDEN_UNPINNED],
+                      " because its identity is not approved yet",
+                      " because their identity is not approved yet", NULL,
+                      hint);
+  }
+  if (count[HIDDEN_OTHER])
+    print_hidden_line(r, color(r, C_DIM), count[HIDDEN_OTHER],
+                      ": the policy denies loading it",
+                      ": the policy denies loading them", NULL,
+                      " (--trace=policy shows why)");
+  for (int k = 0; k < HIDDEN_KINDS; k++)
+    json_decref(names[k]);
 }
 
 static void on_model_reply(mvm_render *r, const json_t *ev)
@@ -192,7 +378,6 @@ static void on_model_reply(mvm_render *r, const json_t *ev)
 
 static void on_tool_call(mvm_render *r, const json_t *ev)
 {
-  r->tool_calls++;
   if (r->quiet)
     return;
   end_text(r);
@@ -203,49 +388,72 @@ static void on_tool_call(mvm_render *r, const json_t *ev)
   fputc('\n', r->err);
 }
 
+static bool is_effect(const char *effect, const char *name)
+{
+  return effect != NULL && strcmp(effect, name) == 0;
+}
+
+/* Counts a decision for the status line. Tool calls count when allowed,
+ * as the manifest counts the calls that reached a server; model.call
+ * counts at its reply. */
+static void count_decision(mvm_render *r, const char *effect, bool denied)
+{
+  if (is_effect(effect, "tool.call")) {
+    if (denied)
+      r->tool_denied++;
+    else
+      r->tool_calls++;
+  } else if (is_effect(effect, "model.call") ||
+             is_effect(effect, "model.query")) {
+    /* NOTE: no event reports a model.query's reply, so an allowed query
+     * counts here even when the provider then fails, and its tokens are
+     * missing from the status line. */
+    if (denied)
+      r->model_denied++;
+    else if (is_effect(effect, "model.query"))
+      r->model_calls++;
+  } else if (denied) {
+    r->other_denied++;
+  }
+}
+
 static void on_decision(mvm_render *r, const json_t *ev)
 {
   const char *verdict = json_string_value(json_object_get(ev, "verdict"));
   bool denied = verdict != NULL && strcmp(verdict, "allow") != 0;
-
   const char *effect = json_string_value(json_object_get(ev, "effect"));
-  bool tool_call = effect != NULL && strcmp(effect, "tool.call") == 0;
-  bool tool_load = effect != NULL && strcmp(effect, "tool.load") == 0;
-
-  /* A tool the policy does not allow is simply not offered to the model;
-   * one line sums those up before the model is called. */
-  if (tool_load) {
-    const char *why = json_string_value(json_object_get(ev, "reason"));
-    if (denied && why != NULL && strstr(why, "not pinned") != NULL)
-      r->unpinned_tools++;
-    else if (denied)
-      r->hidden_tools++;
-    return;
-  }
-  if (denied)
-    r->denied++;
-  /* Allowed effects other than tool calls would only repeat the rule. */
-  if (!denied && (r->quiet || !tool_call))
-    return;
-  end_text(r);
-  clear_status(r);
   const char *rule = json_string_value(json_object_get(ev, "rule"));
   const char *reason = json_string_value(json_object_get(ev, "reason"));
   const char *target = json_string_value(json_object_get(ev, "target"));
+
+  /* A tool the policy does not allow is simply not offered to the model;
+   * lines sum those up, by reason, before the model is called. */
+  if (is_effect(effect, "tool.load")) {
+    if (denied)
+      json_array_append_new(r->hidden,
+                            json_pack("{s:s, s:s}", "target",
+                                      target ? target : "", "rule",
+                                      rule ? rule : ""));
+    return;
+  }
+  count_decision(r, effect, denied);
+  /* Allowed effects other than tool calls would only repeat the rule. */
+  if (!denied && (r->quiet || !is_effect(effect, "tool.call")))
+    return;
+  end_text(r);
+  clear_status(r);
   if (rule == NULL)
     rule = "?";
   if (reason == NULL)
     reason = "";
-  /* Most reasons already start with the rule's location. */
-  bool named = strncmp(reason, rule, strlen(rule)) == 0;
+  bool named = mvm_cli_reason_names_rule(reason, rule);
   if (denied)
     fprintf(r->err, "%s  DENIED %s %s%s%s: %s%s\n", color(r, C_RED),
             effect ? effect : "?", target ? target : "",
             named ? "" : " by ", named ? "" : rule, reason,
             color(r, C_RESET));
   else
-    fprintf(r->err, "%s     allowed by %s%s\n", color(r, C_DIM),
-            json_string_value(json_object_get(ev, "rule")),
+    fprintf(r->err, "%s     allowed by %s%s\n", color(r, C_DIM), rule,
             color(r, C_RESET));
 }
 
@@ -284,7 +492,7 @@ static void on_answer(mvm_render *r, const json_t *ev)
   bool streamed = r->stream && r->last_text != NULL &&
                   strcmp(r->last_text, text) == 0;
   if (!streamed) {
-    fputs(text, r->out);
+    write_text(r->out, text);
     if (text[0] != '\0' && text[strlen(text) - 1] != '\n')
       fputc('\n', r->out);
     fflush(r->out);
@@ -310,6 +518,7 @@ void mvm_render_event(void *ctx, const json_t *event)
   if (kind == NULL)
     return;
 
+  r->events_seen = true;
   if (strcmp(kind, "decision") != 0)
     report_hidden(r);
   if (strcmp(kind, "text") == 0)
@@ -366,15 +575,20 @@ void mvm_render_finish(mvm_render *r)
 {
   free(r->last_text);
   r->last_text = NULL;
+  free(r->policy_path);
+  r->policy_path = NULL;
+  json_decref(r->hidden);
+  r->hidden = NULL;
   if (r->json || r->quiet)
     return;
   end_text(r);
   clear_status(r);
-  fprintf(r->err, "%s[%llu model calls | %llu tool calls", color(r, C_DIM),
-          (unsigned long long)r->model_calls,
-          (unsigned long long)r->tool_calls);
-  if (r->denied)
-    fprintf(r->err, " (%llu denied)", (unsigned long long)r->denied);
+  /* A run that stopped before its program started (an invalid config
+   * file, a server that did not start) has nothing to count. */
+  if (!r->events_seen)
+    return;
+  fputs(color(r, C_DIM), r->err);
+  print_calls(r);
   fprintf(r->err, " | %llu tokens in, %llu out",
           (unsigned long long)r->input_tokens,
           (unsigned long long)r->output_tokens);

@@ -81,7 +81,7 @@ static int term_confirm(void *self, const char *prompt, bool *yes,
 
   if (!term->interactive)
     return mvm_error_set(err, MVM_EUNSUPPORTED, "user",
-                         "no terminal to confirm on, so the answer is no");
+                         "no terminal to confirm on");
 
   char *full = NULL;
   if (asprintf(&full, "\n! %s\n  Allow? [y/N] ", prompt) < 0)

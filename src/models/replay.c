@@ -17,7 +17,8 @@
 #define REPLAY_TEXT_PIECES 4
 
 struct replay {
-  char *path;
+  char *path;     /* as given, for messages */
+  char *endpoint; /* the absolute path, for the identity */
   char *model;
   json_t *replies; /* normalized replies */
   size_t next;
@@ -36,7 +37,7 @@ static int replay_identity(void *self, json_t **out, mvm_error *err)
 {
   struct replay *r = self;
   json_t *id = json_pack("{ssssss}", "provider", "replay", "model", r->model,
-                         "endpoint", r->path);
+                         "endpoint", r->endpoint);
   if (id == NULL)
     return mvm_error_set(err, MVM_ENOMEM, "replay",
                          "out of memory building the identity of '%s'",
@@ -100,6 +101,7 @@ static void replay_close(void *self)
   json_decref(r->replies);
   free(r->model);
   free(r->path);
+  free(r->endpoint);
   free(r);
 }
 
@@ -184,7 +186,12 @@ int mvm_replay_open_config(const char *path, const mvm_model_config *cfg,
   r->max_tool_calls = settings.max_tool_calls;
   r->meter = settings.meter;
   r->path = strdup(path);
-  if (r->path == NULL) {
+  /* The identity names the file, not the spelling of its path, so a pin
+   * made with a relative path still matches an absolute one. */
+  r->endpoint = realpath(path, NULL);
+  if (r->endpoint == NULL && r->path != NULL)
+    r->endpoint = strdup(path);
+  if (r->path == NULL || r->endpoint == NULL) {
     rc = mvm_error_set(err, MVM_ENOMEM, "replay",
                        "out of memory opening '%s'", path);
     goto out;

@@ -1,6 +1,7 @@
 /* check.c - argument constraints: types, ranges, enumerations, patterns,
  * paths, URLs and sizes. Each failed check explains itself in one
  * sentence naming the argument and the offending value. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,24 +78,73 @@ static void show_value(const json_t *v, char *buf, size_t size)
   free(text);
 }
 
+/* Compares an integer with a double exactly: -1, 0 or 1 as i is below,
+ * equal to or above d. Converting i to a double would round above 2^53,
+ * and 9007199254740993 would then equal 9007199254740992. */
+static int compare_int_double(json_int_t i, double d)
+{
+  /* 2^63 as a double; every double in [-2^63, 2^63) converts exactly.
+   * d is finite: JSON has no NaN or infinity, and the parser rejects
+   * them as bounds. */
+  const double limit = 9223372036854775808.0;
+
+  if (d >= limit)
+    return -1;
+  if (d < -limit)
+    return 1;
+  double whole = trunc(d);
+  json_int_t w = (json_int_t)whole;
+  if (i != w)
+    return i < w ? -1 : 1;
+  return whole == d ? 0 : (d > whole ? -1 : 1);
+}
+
+/* Compares two JSON numbers exactly: -1, 0 or 1. */
+static int compare_numbers(const json_t *a, const json_t *b)
+{
+  if (json_is_integer(a) && json_is_integer(b)) {
+    json_int_t x = json_integer_value(a);
+    json_int_t y = json_integer_value(b);
+    return x < y ? -1 : x > y;
+  }
+  if (json_is_integer(a))
+    return compare_int_double(json_integer_value(a), json_real_value(b));
+  if (json_is_integer(b))
+    return -compare_int_double(json_integer_value(b), json_real_value(a));
+  double x = json_real_value(a);
+  double y = json_real_value(b);
+  return x < y ? -1 : x > y;
+}
+
 static bool numbers_equal(const json_t *a, const json_t *b)
 {
   if (json_is_number(a) && json_is_number(b))
-    return json_number_value(a) == json_number_value(b);
+    return compare_numbers(a, b) == 0;
   return json_equal((json_t *)a, (json_t *)b);
 }
 
-static pol_truth check_pattern(const pol_check *c, const char *name,
-                               const json_t *v, const pol_matcher *m,
-                               char *why, size_t size)
+/* Compares a JSON number with a bound from the policy exactly. */
+static int compare_bound(const json_t *v, double bound)
+{
+  if (json_is_integer(v))
+    return compare_int_double(json_integer_value(v), bound);
+  double d = json_real_value(v);
+  return d < bound ? -1 : d > bound;
+}
+
+/* Matches a compiled pattern against subject[0..len). Returns POL_UNKNOWN
+ * on an error (the match limit, invalid UTF-8), with the PCRE2 code in
+ * *code. */
+static pol_truth match_pattern(const pol_check *c, const char *subject,
+                               size_t len, const pol_matcher *m, int *code)
 {
   pcre2_match_data *md = m ? m->match_data : NULL;
   pcre2_match_context *mctx = m ? m->match_context : NULL;
   pcre2_match_data *own_md = NULL;
   pcre2_match_context *own_ctx = NULL;
-  char shown[96];
   pol_truth t = POL_UNKNOWN;
 
+  *code = PCRE2_ERROR_NOMEMORY;
   if (md == NULL)
     md = own_md = pcre2_match_data_create(1, NULL);
   if (mctx == NULL) {
@@ -104,20 +154,29 @@ static pol_truth check_pattern(const pol_check *c, const char *name,
       pcre2_set_depth_limit(mctx, POL_DEPTH_LIMIT);
     }
   }
-  if (md == NULL || mctx == NULL) {
-    if (why != NULL)
-      snprintf(why, size, "out of memory matching argument '%s'", name);
-    goto out;
+  if (md != NULL && mctx != NULL) {
+    *code = pcre2_match(c->re, (PCRE2_SPTR)subject, len, 0, 0, md, mctx);
+    if (*code >= 0)
+      t = POL_TRUE;
+    else if (*code == PCRE2_ERROR_NOMATCH)
+      t = POL_FALSE;
   }
+  pcre2_match_context_free(own_ctx);
+  pcre2_match_data_free(own_md);
+  return t;
+}
 
-  int r = pcre2_match(c->re, (PCRE2_SPTR)json_string_value(v),
-                      json_string_length(v), 0, 0, md, mctx);
-  if (r >= 0)
-    t = POL_TRUE;
-  else if (r == PCRE2_ERROR_NOMATCH)
-    t = POL_FALSE;
+static pol_truth check_pattern(const pol_check *c, const char *name,
+                               const json_t *v, const pol_matcher *m,
+                               char *why, size_t size)
+{
+  char shown[96];
+  int r = 0;
+  pol_truth t = match_pattern(c, json_string_value(v), json_string_length(v),
+                              m, &r);
+
   if (t == POL_TRUE || why == NULL)
-    goto out;
+    return t;
   show_value(v, shown, sizeof shown);
   if (r == PCRE2_ERROR_NOMATCH)
     snprintf(why, size, "argument '%s' is %s, which does not match "
@@ -125,17 +184,34 @@ static pol_truth check_pattern(const pol_check *c, const char *name,
   else if (r == PCRE2_ERROR_MATCHLIMIT || r == PCRE2_ERROR_DEPTHLIMIT)
     snprintf(why, size, "argument '%s' is %s, and matching pattern "
              "'%.100s' hit the match limit", name, shown, c->text);
+  else if (r == PCRE2_ERROR_NOMEMORY)
+    snprintf(why, size, "out of memory matching argument '%s'", name);
   else
     snprintf(why, size, "argument '%s' is %s, which is not valid UTF-8 "
              "for pattern '%.100s'", name, shown, c->text);
-
-out:
-  pcre2_match_context_free(own_ctx);
-  pcre2_match_data_free(own_md);
   return t;
 }
 
-static pol_truth check_under(const pol_check *c, bool relative,
+/* Returns the first check of a kind on an argument line, or NULL. */
+static const pol_check *find_check(const pol_argspec *spec,
+                                   pol_check_kind kind)
+{
+  for (size_t i = 0; i < spec->nchecks; i++) {
+    if (spec->checks[i].kind == kind)
+      return &spec->checks[i];
+  }
+  return NULL;
+}
+
+/* Returns the directory that relative paths are taken from, as the line's
+ * `relative to DIR` states it, or NULL. */
+static const char *relative_base(const pol_argspec *spec)
+{
+  const pol_check *c = find_check(spec, CK_RELATIVE);
+  return c != NULL ? c->text : NULL;
+}
+
+static pol_truth check_under(const pol_check *c, const char *base,
                              const char *name, const json_t *v, char *why,
                              size_t size)
 {
@@ -149,8 +225,8 @@ static pol_truth check_under(const pol_check *c, bool relative,
       snprintf(why, size, "argument '%s' contains a NUL byte", name);
     return POL_UNKNOWN;
   }
-  if (mvm_path_check_under(c->text, path, relative, resolved,
-                           sizeof resolved, &inside, &err) != MVM_OK) {
+  if (mvm_path_check_under(c->text, path, base, resolved, sizeof resolved,
+                           &inside, &err) != MVM_OK) {
     if (why != NULL)
       snprintf(why, size, "argument '%s': %s", name, err.msg);
     return POL_UNKNOWN;
@@ -159,6 +235,102 @@ static pol_truth check_under(const pol_check *c, bool relative,
     snprintf(why, size, "argument '%s' is '%.200s', which resolves to "
              "'%.200s', outside '%s'", name, path, resolved, c->text);
   return inside ? POL_TRUE : POL_FALSE;
+}
+
+/* Returns the part of `path` after directory `dir`: "" when they are
+ * equal, "/rest" when path is below dir, NULL otherwise. */
+static const char *below(const char *path, const char *dir)
+{
+  size_t n = strlen(dir);
+
+  if (strcmp(dir, "/") == 0)
+    return path[0] == '/' ? path : NULL;
+  if (strncmp(path, dir, n) != 0 || (path[n] != '\0' && path[n] != '/'))
+    return NULL;
+  return path + n;
+}
+
+/* Writes the resolved path that a pattern on an `under` line is matched
+ * against. A path below the line's directory is written from that
+ * directory as the policy spells it, and a relative value relative to the
+ * `relative to` directory, so that it has the form of the value. Returns
+ * false with the reason in err when the path does not resolve. */
+static bool resolved_form(const pol_check *under, const char *base,
+                          const char *path, char *out, size_t size,
+                          mvm_error *err)
+{
+  char resolved[MVM_PATH_MAX];
+  char real[PATH_MAX];
+  bool inside = false;
+  const char *rest = NULL;
+
+  if (mvm_path_check_under(under->text, path, base, resolved,
+                           sizeof resolved, &inside, err) != MVM_OK)
+    return false;
+  if (path[0] != '/') {
+    if (realpath(base, real) != NULL)
+      rest = below(resolved, real);
+    if (rest != NULL && rest[0] == '/')
+      rest++;
+    if (rest != NULL)
+      snprintf(out, size, "%s", rest[0] != '\0' ? rest : ".");
+    else
+      snprintf(out, size, "%s", resolved);
+    return true;
+  }
+  if (strcmp(under->text, "/") != 0 && realpath(under->text, real) != NULL)
+    rest = below(resolved, real);
+  if (rest != NULL)
+    snprintf(out, size, "%s%s", under->text, rest);
+  else
+    snprintf(out, size, "%s", resolved);
+  return true;
+}
+
+/* Checks a pattern on a line that also checks `under`: the value and the
+ * path it resolves to must both match or both not match. Otherwise the
+ * check is undecided, because the tool opens the resolved path, and
+ * "run.sh/", "run.sh/." and "link_to_run.sh" name run.sh to it. */
+static pol_truth check_path_pattern(const pol_check *c,
+                                    const pol_argspec *spec,
+                                    const char *name, const json_t *v,
+                                    const pol_matcher *m, char *why,
+                                    size_t size)
+{
+  const char *path = json_string_value(v);
+  char form[MVM_PATH_MAX];
+  char shown[96];
+  mvm_error err;
+  int code = 0;
+  pol_truth raw = check_pattern(c, name, v, m, why, size);
+
+  if (raw == POL_UNKNOWN)
+    return raw;
+  if (strlen(path) != json_string_length(v)) {
+    if (why != NULL)
+      snprintf(why, size, "argument '%s' contains a NUL byte", name);
+    return POL_UNKNOWN;
+  }
+  if (!resolved_form(find_check(spec, CK_UNDER), relative_base(spec), path,
+                     form, sizeof form, &err)) {
+    if (why != NULL)
+      snprintf(why, size, "argument '%s': pattern '%.60s' cannot be checked "
+               "on the path the tool opens: %s", name, c->text, err.msg);
+    return POL_UNKNOWN;
+  }
+  pol_truth resolved = match_pattern(c, form, strlen(form), m, &code);
+  if (resolved == raw)
+    return raw;
+  if (why != NULL) {
+    show_value(v, shown, sizeof shown);
+    snprintf(why, size, "argument '%s' is %s, which %s pattern '%.60s', "
+             "but the path it resolves to, '%.100s', %s", name, shown,
+             raw == POL_TRUE ? "matches" : "does not match", c->text, form,
+             resolved == POL_TRUE  ? "does"
+             : resolved == POL_FALSE ? "does not"
+                                     : "cannot be matched");
+  }
+  return POL_UNKNOWN;
 }
 
 static bool in_list(char *const *items, size_t n, const char *s)
@@ -248,8 +420,8 @@ static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
   case CK_MAX:
     if (!json_is_number(v))
       return wrong_type(name, v, "a number", why, size);
-    ok = c->kind == CK_MIN ? json_number_value(v) >= c->number
-                           : json_number_value(v) <= c->number;
+    ok = c->kind == CK_MIN ? compare_bound(v, c->number) >= 0
+                           : compare_bound(v, c->number) <= 0;
     if (!ok && why != NULL) {
       show_value(v, shown, sizeof shown);
       snprintf(why, size, "argument '%s' is %s, %s %g", name, shown,
@@ -272,11 +444,13 @@ static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
   case CK_PATTERN:
     if (!json_is_string(v))
       return wrong_type(name, v, "a string", why, size);
+    if (find_check(spec, CK_UNDER) != NULL)
+      return check_path_pattern(c, spec, name, v, m, why, size);
     return check_pattern(c, name, v, m, why, size);
   case CK_UNDER:
     if (!json_is_string(v))
       return wrong_type(name, v, "a string", why, size);
-    return check_under(c, spec->relative, name, v, why, size);
+    return check_under(c, relative_base(spec), name, v, why, size);
   case CK_SCHEME:
   case CK_HOST:
     if (!json_is_string(v))

@@ -1100,6 +1100,8 @@ int pol_result_label(pol_monitor *m, const mvm_effect *call,
     const pol_tooldecl *t = &p->tools[info->decls[i]];
     for (size_t k = 0; rc == MVM_OK && k < t->nlabels; k++) {
       const pol_label_line *ll = &t->labels[k];
+      if (ll->what == LBL_SECRET)
+        continue;
       if (ll->field != NULL &&
           (!json_is_object(sc) || json_object_get(sc, ll->field) == NULL))
         continue;
@@ -1148,5 +1150,87 @@ int pol_result_label(pol_monitor *m, const mvm_effect *call,
                          "failed: %s", target, mvm_status_text(rc));
   }
   *out = label;
+  return MVM_OK;
+}
+
+/* Appends the strings of one result value that a `secret` line covers:
+ * a string as it is, anything else as its compact JSON text. */
+static int add_secret_value(json_t *out, const json_t *value)
+{
+  if (json_is_string(value))
+    return json_array_append_new(out, json_stringn(json_string_value(value),
+                                                   json_string_length(value)));
+  if (value == NULL || json_is_null(value))
+    return 0;
+  char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+  int rc = text != NULL ? json_array_append_new(out, json_string(text)) : -1;
+  free(text);
+  return rc;
+}
+
+/* Appends the text of every text item and embedded text resource of a
+ * result's content. */
+static int add_secret_content(json_t *out, const json_t *result)
+{
+  const json_t *content = json_object_get(result, "content");
+  const json_t *item;
+  size_t i;
+
+  json_array_foreach(content, i, item)
+  {
+    const json_t *text = json_object_get(item, "text");
+    const json_t *resource = json_object_get(item, "resource");
+    if (json_is_object(resource))
+      text = json_object_get(resource, "text");
+    if (json_is_string(text) && add_secret_value(out, text) != 0)
+      return -1;
+  }
+  return add_secret_value(out, json_object_get(result, "structuredContent"));
+}
+
+int pol_result_secrets(pol_monitor *m, const mvm_effect *call,
+                       const json_t *result, json_t **out, mvm_error *err)
+{
+  const mvm_policy *p = m->policy;
+  const char *target = call->target ? call->target : "";
+  const json_t *sc = json_object_get(result, "structuredContent");
+  pol_tool_info scratch;
+  const pol_tool_info *info = NULL;
+  json_t *secrets = json_array();
+  int rc;
+
+  *out = NULL;
+  if (secrets == NULL)
+    return mvm_error_set(err, MVM_ENOMEM, "policy", "out of memory");
+  memset(&scratch, 0, sizeof scratch);
+  rc = p->permissive ? MVM_OK : pol_tool_info_get(m, target, &scratch, &info);
+  for (size_t i = 0; rc == MVM_OK && info != NULL && i < info->ndecls; i++) {
+    const pol_tooldecl *t = &p->tools[info->decls[i]];
+    for (size_t k = 0; rc == MVM_OK && k < t->nlabels; k++) {
+      const pol_label_line *ll = &t->labels[k];
+      if (ll->what != LBL_SECRET)
+        continue;
+      /* A secret line restricts, so it applies when its condition cannot
+       * be decided or its argument is left out. */
+      if (ll->when != NULL &&
+          json_object_get(call->args, ll->when->name) != NULL &&
+          pol_argspec_eval(ll->when, call->args, NULL, 0, &m->matcher, NULL,
+                           0) == POL_FALSE)
+        continue;
+      if (ll->field == NULL)
+        rc = add_secret_content(secrets, result) ? MVM_ENOMEM : MVM_OK;
+      else if (json_is_object(sc))
+        rc = add_secret_value(secrets, json_object_get(sc, ll->field))
+                 ? MVM_ENOMEM
+                 : MVM_OK;
+    }
+  }
+  pol_tool_info_clear(&scratch);
+  if (rc) {
+    json_decref(secrets);
+    return mvm_error_set(err, rc, "policy", "collecting the secrets of "
+                         "'%s' failed: %s", target, mvm_status_text(rc));
+  }
+  *out = secrets;
   return MVM_OK;
 }

@@ -304,7 +304,24 @@ int pol_parse_readers(pol_parser *ps, pol_sink_kind *kind, char ***items,
     return MVM_OK;
   }
   *kind = SINK_LIST;
-  return pol_parse_list(ps, "a reader name, everyone or none", items, n);
+  unsigned col = pol_col(ps);
+  int rc = pol_parse_list(ps, "a reader name, everyone or none", items, n);
+  /* In a list, these words would name a reader called "everyone", "none"
+   * or "*", not every reader or nobody as they read. */
+  for (size_t i = 0; rc == MVM_OK && i < *n; i++) {
+    const char *r = (*items)[i];
+    if (strcmp(r, "everyone") == 0 || strcmp(r, "none") == 0 ||
+        strcmp(r, "*") == 0)
+      rc = pol_error(ps, MVM_EPARSE, col, "'%s' in a list of readers would "
+                     "name a reader called '%s'; write 'readers everyone' "
+                     "or 'readers none' on its own", r, r);
+  }
+  if (rc) {
+    pol_strings_free(*items, *n);
+    *items = NULL;
+    *n = 0;
+  }
+  return rc;
 }
 
 int pol_readers_label(pol_sink_kind kind, char *const *items, size_t n,

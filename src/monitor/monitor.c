@@ -423,9 +423,8 @@ static int monitor_check(void *self, const mvm_effect *e, mvm_decision *d,
     m->counters.asked++;
   else
     m->counters.denied++;
-  mvm_trace(MVM_TRACE_POLICY, "%s %s: %s by %s: %s",
-            mvm_effect_name(e->kind), e->target ? e->target : "-",
-            mvm_policy_verdict_name(d->verdict), d->rule, d->reason);
+  /* The VM traces the final verdict, after any confirmation, so the
+   * monitor does not trace it a second time. */
   return MVM_OK;
 }
 
@@ -599,4 +598,18 @@ int mvm_policy_monitor_counters(const mvm_monitor *monitor,
 pol_monitor *pol_monitor_of(const mvm_monitor *monitor)
 {
   return monitor->ops == &policy_monitor_ops ? monitor->self : NULL;
+}
+
+int mvm_policy_monitor_result_secrets(const mvm_monitor *monitor,
+                                      const mvm_effect *call,
+                                      const json_t *result, json_t **out,
+                                      mvm_error *err)
+{
+  pol_monitor *m = monitor != NULL ? pol_monitor_of(monitor) : NULL;
+
+  *out = NULL;
+  if (m == NULL)
+    return mvm_error_set(err, MVM_EINVAL, "policy",
+                         "the monitor is not a policy monitor");
+  return pol_result_secrets(m, call, result, out, err);
 }

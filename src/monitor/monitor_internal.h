@@ -71,6 +71,10 @@ int pol_decide(pol_monitor *m, const mvm_effect *e, mvm_decision *d,
 int pol_result_label(pol_monitor *m, const mvm_effect *call,
                      const json_t *result, mvm_label **out, mvm_error *err);
 
+/* Collects the result values that `secret` lines cover (decide.c). */
+int pol_result_secrets(pol_monitor *m, const mvm_effect *call,
+                       const json_t *result, json_t **out, mvm_error *err);
+
 /* Returns a new reference to the readers a provider may see. */
 mvm_label *pol_provider_sink(const mvm_policy *p, const char *provider,
                              unsigned *line);

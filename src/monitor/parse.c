@@ -1,6 +1,7 @@
 /* parse.c - policy files: top-level statements (rules, tool declarations,
  * sinks, budgets, pin mode), the policy's life cycle and the built-in
  * permissive policy. The lines inside blocks are in parse_body.c. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +408,16 @@ static int parse_duration(pol_parser *ps, double *out)
     return pol_error(ps, MVM_EPARSE, t->col, "'%.80s' is not a duration; "
                      "write a number of seconds, or a number with s, m or h "
                      "(90s, 5m, 1h)", t->text);
+  /* "5 minutes" reads as 5 seconds followed by a stray word. */
+  const pol_tok *unit = ps->pos + 1 < ps->ntoks ? &ps->toks[ps->pos + 1]
+                                                : NULL;
+  if (*end == '\0' && unit != NULL && unit->kind == TOK_WORD &&
+      unit->text != NULL && unit->text[0] != '\0' &&
+      strchr("smhSMH", unit->text[0]) != NULL)
+    return pol_error(ps, MVM_EPARSE, unit->col, "'%.40s %.40s' is not a "
+                     "duration; write the unit right after the number, "
+                     "with s, m or h (%s%c)", t->text, unit->text, t->text,
+                     tolower((unsigned char)unit->text[0]));
   if (errno == ERANGE || !(d > 0) || d > 1e9 ||
       strpbrk(t->text, "xXnN") != NULL)
     return pol_error(ps, MVM_EPARSE, t->col, "duration '%.80s' must be "
@@ -524,6 +535,7 @@ static int parse_version(pol_parser *ps)
                      t && t->text ? " '" : "", t && t->text ? t->text : "",
                      t && t->text ? "'" : "");
   ps->pos++;
+  ps->policy->version_line = ps->line;
   return pol_expect_end(ps);
 }
 
@@ -676,7 +688,10 @@ int mvm_policy_parse(const char *text, size_t len, const char *name,
   ps->policy = p;
   ps->err = err;
 
+  /* A UTF-8 byte order mark, which some editors write, is not text. */
   size_t at = 0;
+  if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+    at = 3;
   while (at < len && rc == MVM_OK) {
     const char *line = text + at;
     const char *nl = memchr(line, '\n', len - at);

@@ -111,11 +111,12 @@ static int parse_pattern(pol_parser *ps, pol_check *c)
   return MVM_OK;
 }
 
-static int parse_under(pol_parser *ps, pol_check *c)
+/* Reads the absolute directory after `under` or `relative to`. */
+static int parse_directory(pol_parser *ps, pol_check *c, const char *what)
 {
   const char *dir = NULL;
   unsigned col = pol_col(ps);
-  int rc = pol_expect_text(ps, "a directory after 'under'", &dir);
+  int rc = pol_expect_text(ps, what, &dir);
 
   if (rc)
     return rc;
@@ -130,6 +131,17 @@ static int parse_under(pol_parser *ps, pol_check *c)
   while (n > 1 && c->text[n - 1] == '/')
     c->text[--n] = '\0';
   return MVM_OK;
+}
+
+/* relative to "DIR": tools differ in what they take a relative path from,
+ * so the policy must name it. */
+static int parse_relative(pol_parser *ps, pol_check *c)
+{
+  if (!pol_accept_word(ps, "to"))
+    return pol_error(ps, MVM_EPARSE, pol_col(ps), "'relative' needs the "
+                     "directory that the tool takes relative paths from, "
+                     "as in 'relative to \"/srv/files\"'");
+  return parse_directory(ps, c, "a directory after 'relative to'");
 }
 
 static int parse_schemes(pol_parser *ps, pol_check *c)
@@ -193,6 +205,7 @@ static int parse_one_check(pol_parser *ps, pol_argspec *spec, pol_check *c,
   } else if (strcmp(w, "relative") == 0) {
     c->kind = CK_RELATIVE;
     spec->relative = true;
+    return parse_relative(ps, c);
   } else if (strcmp(w, "type") == 0) {
     c->kind = CK_TYPE;
     return parse_types(ps, c);
@@ -208,7 +221,7 @@ static int parse_one_check(pol_parser *ps, pol_argspec *spec, pol_check *c,
     return parse_pattern(ps, c);
   } else if (strcmp(w, "under") == 0) {
     c->kind = CK_UNDER;
-    return parse_under(ps, c);
+    return parse_directory(ps, c, "a directory after 'under'");
   } else if (strcmp(w, "scheme") == 0) {
     c->kind = CK_SCHEME;
     return parse_schemes(ps, c);
@@ -285,8 +298,8 @@ int pol_parse_argspec(pol_parser *ps, pol_argspec *spec)
     return pol_error(ps, MVM_EPARSE, nt->col, "'arg *' stands for arguments "
                      "the rule does not name, so it cannot be required");
   if (spec->relative && !has_check(spec, CK_UNDER))
-    return pol_error(ps, MVM_EPARSE, nt->col, "'relative' needs an 'under "
-                     "DIR' check on the same line");
+    return pol_error(ps, MVM_EPARSE, nt->col, "'relative to' needs an "
+                     "'under DIR' check on the same line");
   return MVM_OK;
 }
 
@@ -474,6 +487,8 @@ static int add_label_line(pol_parser *ps, pol_tooldecl *t, char *field)
     if (rc == MVM_OK &&
         mvm_label_new((const char *const *)items, n, NULL, 0, &ll.label))
       rc = NOMEM(ps);
+  } else if (pol_accept_word(ps, "secret")) {
+    ll.what = LBL_SECRET;
   } else if (pol_accept_word(ps, "readers")) {
     pol_sink_kind kind;
     ll.what = LBL_READERS;
@@ -482,7 +497,8 @@ static int add_label_line(pol_parser *ps, pol_tooldecl *t, char *field)
       rc = NOMEM(ps);
   } else {
     rc = pol_error(ps, MVM_EPARSE, pol_col(ps), "expected trusted, "
-                   "untrusted SOURCE... or readers READER...%s%.80s%s",
+                   "untrusted SOURCE..., readers READER... or secret"
+                   "%s%.80s%s",
                    kw ? ", found '" : "", kw && kw->text ? kw->text : "",
                    kw ? "'" : "");
   }

@@ -1,6 +1,7 @@
 /* path.c - resolving paths for `under` constraints, and opening a checked
  * path so that a link swapped in after the check cannot leave the
  * directory. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -54,6 +56,66 @@ static int append_tail(char *out, size_t size, char **tail, size_t n)
     strcpy(out + len, c);
   }
   return 0;
+}
+
+static bool has_non_ascii(const char *s)
+{
+  for (; *s != '\0'; s++) {
+    if ((unsigned char)*s >= 0x80)
+      return true;
+  }
+  return false;
+}
+
+/* Fails when a tool may open an existing entry of directory `parent` for
+ * `name`, which does not exist there. The MCP filesystem server looks such
+ * a name up again among the entries equal to it after Unicode NFC
+ * normalization, and a server on a case-insensitive file system matches
+ * any case. Without a normalization table the check is coarse: a
+ * non-ASCII byte in the name or in any entry, or an entry equal to the
+ * name but for ASCII case, makes the path undecided. */
+static int check_lookalike(const char *full, const char *parent,
+                           const char *name, mvm_error *err)
+{
+  bool wide = has_non_ascii(name);
+  DIR *d = opendir(parent);
+  const struct dirent *ent;
+
+  if (d == NULL) {
+    /* Below a file nothing can be opened, by the kernel or a tool. */
+    if (errno == ENOTDIR)
+      return MVM_OK;
+    return DENY(err, "path '%s' cannot be checked: directory '%s', where "
+                     "'%s' would be, cannot be listed: %s", full, parent,
+                name, strerror(errno));
+  }
+  while ((ent = readdir(d)) != NULL) {
+    const char *entry = ent->d_name;
+    if (strcmp(entry, ".") == 0 || strcmp(entry, "..") == 0)
+      continue;
+    if (wide || has_non_ascii(entry) || strcasecmp(entry, name) == 0) {
+      int rc = DENY(err, "path '%s' cannot be checked: '%s' does not exist "
+                         "in '%s', whose entry '%s' a tool may open in its "
+                         "place (after Unicode normalization or case "
+                         "folding); write the entry's exact name", full,
+                    name, parent, entry);
+      closedir(d);
+      return rc;
+    }
+  }
+  closedir(d);
+  return MVM_OK;
+}
+
+/* Returns the first component of tail[0..n), taken in reverse push order,
+ * that is neither empty nor ".", or NULL. */
+static const char *first_missing(char **tail, size_t n)
+{
+  for (size_t i = n; i-- > 0;) {
+    if (tail[i][0] != '\0' && strcmp(tail[i], ".") != 0)
+      return tail[i];
+  }
+  return NULL;
 }
 
 /* Resolves the longest existing prefix of the absolute path `full` with
@@ -110,6 +172,12 @@ static int resolve_existing(const char *full, char *out, size_t size,
     return DENY(err, "path '%s' cannot be checked: it has '..' after '%s', "
                      "which does not exist or is not a directory; remove "
                      "the '..'", full, before);
+  const char *missing = first_missing(tail, ntail);
+  if (missing != NULL) {
+    int rc = check_lookalike(full, real, missing, err);
+    if (rc)
+      return rc;
+  }
   if (strlen(real) >= size)
     return DENY(err, "path '%s' is longer than %zu bytes once resolved",
                 full, size - 1);
@@ -129,25 +197,105 @@ static bool is_below(const char *path, const char *dir)
   return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+static bool has_parent_step(const char *path)
+{
+  for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2) {
+    bool starts = p == path || p[-1] == '/';
+    bool ends = p[2] == '\0' || p[2] == '/';
+    if (starts && ends)
+      return true;
+  }
+  return false;
+}
+
+/* Normalizes the absolute path `full` as text, the way Node's path.resolve
+ * and Python's os.path.normpath do: empty and "." components go, and ".."
+ * removes the component before it. Returns -1 when out is too small. */
+static int normalize_text(const char *full, char *out, size_t size)
+{
+  char buf[MVM_PATH_MAX];
+  char *save = NULL;
+  size_t len = 0;
+
+  snprintf(buf, sizeof buf, "%s", full);
+  out[0] = '\0';
+  for (char *c = strtok_r(buf, "/", &save); c != NULL;
+       c = strtok_r(NULL, "/", &save)) {
+    if (strcmp(c, ".") == 0)
+      continue;
+    if (strcmp(c, "..") == 0) {
+      char *slash = strrchr(out, '/');
+      len = slash != NULL ? (size_t)(slash - out) : 0;
+      out[len] = '\0';
+      continue;
+    }
+    size_t n = strlen(c);
+    if (len + 1 + n + 1 > size)
+      return -1;
+    out[len++] = '/';
+    memcpy(out + len, c, n + 1);
+    len += n;
+  }
+  if (len == 0)
+    snprintf(out, size, "/");
+  return 0;
+}
+
+/* Fails when a ".." in `full` names another file when the path is
+ * normalized as text first, as tools written in Node do, than when the
+ * kernel resolves it to `resolved`. The two differ after a symbolic link:
+ * the kernel steps back from the link's target, the text from the link. */
+static int check_parent_steps(const char *full, const char *resolved,
+                              mvm_error *err)
+{
+  char text[MVM_PATH_MAX];
+  char other[MVM_PATH_MAX];
+
+  if (!has_parent_step(full))
+    return MVM_OK;
+  if (normalize_text(full, text, sizeof text) != 0)
+    return DENY(err, "path '%.200s' is longer than %zu bytes once "
+                     "normalized", full, sizeof text - 1);
+  int rc = resolve_existing(text, other, sizeof other, err);
+  if (rc)
+    return rc;
+  if (strcmp(other, resolved) != 0)
+    return DENY(err, "path '%s' cannot be checked: its '..' leads to '%s' "
+                     "for the kernel but to '%s' for a tool that "
+                     "normalizes the path as text; remove the '..'", full,
+                resolved, other);
+  return MVM_OK;
+}
+
 int mvm_path_check_under(const char *dir, const char *path,
-                         bool allow_relative, char *resolved, size_t size,
+                         const char *base, char *resolved, size_t size,
                          bool *inside, mvm_error *err)
 {
   char rdir[PATH_MAX];
+  char rbase[PATH_MAX];
   char full[MVM_PATH_MAX];
   int rc;
 
   *inside = false;
   if (path[0] == '\0')
     return DENY(err, "the path is empty");
+  if (path[0] == '~')
+    return DENY(err, "path '%.200s' starts with '~', which a tool may "
+                     "expand to a home directory; write the path in full",
+                path);
   if (realpath(dir, rdir) == NULL)
     return DENY(err, "directory '%s' cannot be resolved: %s", dir,
                 strerror(errno));
   if (path[0] != '/') {
-    if (!allow_relative)
-      return DENY(err, "path '%s' is not absolute, and the rule for '%s' "
-                       "does not allow relative paths", path, dir);
-    if ((size_t)snprintf(full, sizeof full, "%s/%s", rdir, path) >=
+    if (base == NULL)
+      return DENY(err, "path '%s' is not absolute, and the check for '%s' "
+                       "names no directory that relative paths are taken "
+                       "from", path, dir);
+    if (realpath(base, rbase) == NULL)
+      return DENY(err, "directory '%s', which relative paths are taken "
+                       "from, cannot be resolved: %s", base,
+                  strerror(errno));
+    if ((size_t)snprintf(full, sizeof full, "%s/%s", rbase, path) >=
         sizeof full)
       return DENY(err, "path '%s' is longer than %zu bytes", path,
                   sizeof full - 1);
@@ -159,6 +307,8 @@ int mvm_path_check_under(const char *dir, const char *path,
   }
 
   rc = resolve_existing(full, resolved, size, err);
+  if (rc == MVM_OK)
+    rc = check_parent_steps(full, resolved, err);
   if (rc)
     return rc;
   *inside = is_below(resolved, rdir);

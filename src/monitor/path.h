@@ -21,15 +21,26 @@
  * and ".." in the part that exists are resolved by realpath(3), the part
  * that does not exist yet (a file about to be written) is appended as it
  * is, and a ".." in that part is rejected because the kernel cannot step
- * back over a missing directory. A relative path is taken relative to `dir` when
- * allow_relative is set, and rejected otherwise. Sets *inside when the
- * resolved path is `dir` (itself resolved) or below it, and writes the
- * resolved path to resolved[0..size). Fails with MVM_EDENIED and a message
- * naming the path when it cannot be resolved: a relative path not
- * allowed, a NUL byte, a dangling symbolic link, a loop, a ".." after a
- * missing component, or an unreadable component. */
+ * back over a missing directory. A relative path is taken relative to
+ * `base`; with `base` NULL it is rejected. Sets *inside when the resolved
+ * path is `dir` (itself resolved) or below it, and writes the resolved
+ * path to resolved[0..size).
+ *
+ * Fails with MVM_EDENIED and a message naming the path whenever a tool
+ * could open a different file than the one resolved here:
+ * - a path that starts with '~', which tools expand to a home directory;
+ * - a relative path with no `base`;
+ * - a ".." that names another file when the path is normalized as text
+ *   first (as Node's path.resolve does) than when the kernel resolves it,
+ *   which happens after a symbolic link;
+ * - a missing component in a directory with an entry that a tool may take
+ *   for it after Unicode normalization or case folding. The test is
+ *   coarse: the component or any entry has a non-ASCII byte, or an entry
+ *   differs from it only in ASCII case;
+ * and when it cannot be resolved: a NUL byte, a dangling symbolic link, a
+ * loop, a ".." after a missing component, an unreadable component. */
 int mvm_path_check_under(const char *dir, const char *path,
-                         bool allow_relative, char *resolved, size_t size,
+                         const char *base, char *resolved, size_t size,
                          bool *inside, mvm_error *err);
 
 /* Opens `path` with open(2) `flags` and `mode` (for O_CREAT) only if, at

@@ -96,7 +96,7 @@ typedef struct pol_check {
   size_t limit;     /* CK_MAXLEN, CK_MAXITEMS, CK_MAXSIZE */
   json_t *values;   /* CK_ENUM: an array of JSON values */
   pcre2_code *re;   /* CK_PATTERN */
-  char *text;       /* CK_PATTERN source, CK_UNDER directory */
+  char *text; /* CK_PATTERN source, CK_UNDER or CK_RELATIVE directory */
   char **items;     /* CK_SCHEME (lower case), CK_HOST (normalized) */
   size_t nitems;
 } pol_check;
@@ -105,7 +105,8 @@ typedef struct pol_check {
 typedef struct pol_argspec {
   char *name; /* NULL for "*": every argument the rule does not name */
   unsigned line;
-  bool relative; /* CK_RELATIVE seen: `under` accepts relative paths */
+  bool relative; /* CK_RELATIVE seen: `under` takes relative paths from
+                    the `relative to` directory in that check's text */
   pol_check *checks;
   size_t nchecks;
 } pol_argspec;
@@ -164,7 +165,8 @@ typedef struct pol_rule {
 typedef enum pol_label_what {
   LBL_TRUSTED,
   LBL_UNTRUSTED,
-  LBL_READERS
+  LBL_READERS,
+  LBL_SECRET /* the value is redacted from the audit log; no label change */
 } pol_label_what;
 
 /* One `result ...` or `field NAME ...` line of a tool declaration. */
@@ -239,6 +241,7 @@ struct mvm_policy {
   bool permissive;
   pol_pin_mode pin;
   unsigned pin_line;
+  unsigned version_line; /* 0: the policy has no `version` line */
 
   pol_rule *rules;
   size_t nrules;

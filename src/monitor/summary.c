@@ -1,6 +1,8 @@
 /* summary.c - what `mvm policy check` reports about a parsed policy: its
  * counts, budgets and sinks, and warnings about rules that can never
  * decide anything or settings that weaken the policy. */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,13 +99,140 @@ static int unlabelled_consequential(const mvm_policy *p, json_t *warnings)
   return MVM_OK;
 }
 
+static bool spec_has(const pol_argspec *spec, pol_check_kind kind)
+{
+  for (size_t i = 0; i < spec->nchecks; i++) {
+    if (spec->checks[i].kind == kind)
+      return true;
+  }
+  return false;
+}
+
+/* Warns about the checks of one argument line that cannot hold as
+ * written: a directory that does not resolve here, a `relative to` that
+ * must match the tool, a minimum above the maximum. */
+static int line_warnings(const pol_argspec *spec, json_t *warnings)
+{
+  const char *name = spec->name ? spec->name : "*";
+  bool have_min = false;
+  bool have_max = false;
+  double lo = 0;
+  double hi = 0;
+  char real[PATH_MAX];
+
+  for (size_t i = 0; i < spec->nchecks; i++) {
+    const pol_check *c = &spec->checks[i];
+    if ((c->kind == CK_UNDER || c->kind == CK_RELATIVE) &&
+        realpath(c->text, real) == NULL &&
+        warn(warnings, spec->line, "directory '%s' cannot be resolved "
+             "(%s), so every path checked on argument '%s' is undecided: "
+             "an allow rule never applies, a deny or ask rule applies to "
+             "every call, and a 'trusted when' line never applies", c->text,
+             strerror(errno), name))
+      return MVM_ENOMEM;
+    if (c->kind == CK_RELATIVE &&
+        warn(warnings, spec->line, "argument '%s' takes relative paths from "
+             "'%s'; this holds only if the tool takes them from there too "
+             "(the MCP filesystem server takes them from the first "
+             "directory it serves), else the check resolves another file "
+             "than the tool opens", name, c->text))
+      return MVM_ENOMEM;
+    if (c->kind == CK_MIN && (!have_min || c->number > lo)) {
+      lo = c->number;
+      have_min = true;
+    }
+    if (c->kind == CK_MAX && (!have_max || c->number < hi)) {
+      hi = c->number;
+      have_max = true;
+    }
+  }
+  if (have_min && have_max && lo > hi &&
+      warn(warnings, spec->line, "argument '%s' has min %g above max %g, so "
+           "no number passes", name, lo, hi))
+    return MVM_ENOMEM;
+  return MVM_OK;
+}
+
+/* True when some rule for a tool that `r` may also cover checks argument
+ * `name` with `under`, so the argument is a path. */
+static bool is_path_argument(const mvm_policy *p, const pol_rule *r,
+                             const char *name)
+{
+  for (size_t i = 0; i < p->nrules; i++) {
+    const pol_rule *q = &p->rules[i];
+    if (!pol_glob_match(q->pattern, r->pattern) &&
+        !pol_glob_match(r->pattern, q->pattern))
+      continue;
+    for (size_t k = 0; k < q->nargs; k++) {
+      const pol_argspec *t = &q->args[k];
+      if (t->name != NULL && strcmp(t->name, name) == 0 &&
+          spec_has(t, CK_UNDER))
+        return true;
+    }
+  }
+  return false;
+}
+
+static int argument_warnings(const mvm_policy *p, json_t *warnings)
+{
+  for (size_t i = 0; i < p->nrules; i++) {
+    const pol_rule *r = &p->rules[i];
+    for (size_t k = 0; k < r->nargs; k++) {
+      const pol_argspec *spec = &r->args[k];
+      if (line_warnings(spec, warnings))
+        return MVM_ENOMEM;
+      if (spec->name == NULL || !spec_has(spec, CK_PATTERN) ||
+          spec_has(spec, CK_UNDER) || !is_path_argument(p, r, spec->name))
+        continue;
+      if (warn(warnings, spec->line, "the pattern on path argument '%s' "
+               "sees the value as written, because this line has no "
+               "'under' check, so a path ending in '/' or '/.' names the "
+               "same file yet may escape it; add the 'under' check to this "
+               "line to match the resolved path too", spec->name))
+        return MVM_ENOMEM;
+    }
+  }
+  for (size_t i = 0; i < p->ntools; i++) {
+    const pol_tooldecl *t = &p->tools[i];
+    for (size_t k = 0; k < t->nlabels; k++) {
+      if (t->labels[k].when != NULL &&
+          line_warnings(t->labels[k].when, warnings))
+        return MVM_ENOMEM;
+    }
+  }
+  return MVM_OK;
+}
+
+/* An allowed declassify rule without `to` may add any reader, which
+ * makes any secret public. */
+static int open_declassify(const mvm_policy *p, json_t *warnings)
+{
+  for (size_t i = 0; i < p->nrules; i++) {
+    const pol_rule *r = &p->rules[i];
+    if (r->verdict == MVM_VERDICT_DENY ||
+        r->effects != EFF_BIT(MVM_EFFECT_DECLASSIFY) || r->to != NULL)
+      continue;
+    if (warn(warnings, r->line, "this rule lets a program declassify a "
+             "value to any reader, everyone included; list the readers it "
+             "may add with 'to READER, ...'"))
+      return MVM_ENOMEM;
+  }
+  return MVM_OK;
+}
+
 static int weak_settings(const mvm_policy *p, json_t *warnings)
 {
+  if (argument_warnings(p, warnings) || open_declassify(p, warnings))
+    return MVM_ENOMEM;
   if (unlabelled_consequential(p, warnings))
     return MVM_ENOMEM;
   if (p->pin == PIN_OFF &&
       warn(warnings, p->pin_line, "pin off: changed tool descriptions and "
            "models are not detected"))
+    return MVM_ENOMEM;
+  if (p->version_line == 0 &&
+      warn(warnings, 1, "the policy has no 'version 1' line; add one so "
+           "that a later mvm reads the file the same way"))
     return MVM_ENOMEM;
   for (size_t i = 0; i < p->nrules; i++) {
     const pol_rule *r = &p->rules[i];

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -72,6 +73,57 @@ static char *host_of(CURLU *u, char *why, size_t size)
   return host;
 }
 
+/* Schemes whose URLs the WHATWG URL standard parses with an authority
+ * however many slashes follow the colon. */
+static bool is_special_scheme(const char *url, size_t n)
+{
+  static const char *const special[] = {"http", "https", "ws", "wss", "ftp",
+                                         "file"};
+
+  for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+    if (strlen(special[i]) == n && strncasecmp(url, special[i], n) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* Describes what in url makes parsers disagree on its host, or returns
+ * NULL. curl follows RFC 3986, browsers and Node follow the WHATWG URL
+ * standard, and a fetch tool may use either. WHATWG reads a backslash as
+ * '/', so https://evil.com\@example.com/ is evil.com there but
+ * example.com for curl. It removes tabs and line ends anywhere and strips
+ * spaces and control characters at the ends. It splits user information
+ * at the last '@', where curl 7.88 splits at the first. */
+static const char *parser_differential(const char *url)
+{
+  for (const char *p = url; *p != '\0'; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c <= 0x20 || c == 0x7f)
+      return "it contains a space or a control character, which URL "
+             "parsers remove, strip or reject differently";
+    if (c == '\\')
+      return "it contains a backslash, which WHATWG parsers (browsers, "
+             "Node) read as '/' and curl does not";
+  }
+
+  const char *colon = strchr(url, ':');
+  if (colon == NULL || strcspn(url, "/?#") < (size_t)(colon - url))
+    return NULL;
+  const char *rest = colon + 1;
+  if (is_special_scheme(url, (size_t)(colon - url))) {
+    while (*rest == '/')
+      rest++;
+  } else if (strncmp(rest, "//", 2) == 0) {
+    rest += 2;
+  } else {
+    return NULL; /* no authority: mailto:a@example.com */
+  }
+  if (memchr(rest, '@', strcspn(rest, "/?#")) != NULL)
+    return "it has user information (a '@' before the host), which URL "
+           "parsers split differently";
+  return NULL;
+}
+
 bool pol_url_parse(const char *url, size_t len, char **scheme, char **host,
                    char *why, size_t size)
 {
@@ -85,6 +137,11 @@ bool pol_url_parse(const char *url, size_t len, char **scheme, char **host,
     snprintf(why, size, "it contains a NUL byte");
     return false;
   }
+  const char *differs = parser_differential(url);
+  if (differs != NULL) {
+    snprintf(why, size, "%s", differs);
+    return false;
+  }
   u = curl_url();
   if (u == NULL) {
     snprintf(why, size, "out of memory");
@@ -95,6 +152,14 @@ bool pol_url_parse(const char *url, size_t len, char **scheme, char **host,
                               CURLU_NON_SUPPORT_SCHEME);
   if (uc != CURLUE_OK) {
     snprintf(why, size, "it is not a valid URL: %s", curl_url_strerror(uc));
+    goto out;
+  }
+  char *user = NULL;
+  uc = curl_url_get(u, CURLUPART_USER, &user, 0);
+  curl_free(user);
+  if (uc != CURLUE_NO_USER) {
+    snprintf(why, size, "it has user information, which URL parsers split "
+             "differently");
     goto out;
   }
   uc = curl_url_get(u, CURLUPART_SCHEME, &s, 0);

@@ -19,6 +19,7 @@
 #include "runtime/wrap.h"
 #include "store/audit.h"
 #include "store/paths.h"
+#include "store/redact.h"
 #include "tools/builtin_pure.h"
 
 #define AGENT_PROGRAM "lib/agent.mvs"
@@ -180,6 +181,10 @@ static int load_program(struct run *r)
     rc = mvm_verify(r->program, NULL, r->diags, r->err);
   if (mvm_diags_count(r->diags) > 0)
     r->result->diagnostics = mvm_diags_format(r->diags);
+  if (rc == MVM_OK) {
+    rc = mvm_program_check_input(r->program, r->opts->input, r->err);
+    r->result->bad_input = rc != MVM_OK;
+  }
   if (rc == MVM_OK)
     rc = mvm_program_manifest(r->program, &r->program_manifest, r->err);
   if (rc == MVM_OK)
@@ -188,6 +193,24 @@ static int load_program(struct run *r)
 }
 
 /* ------------------------------------------------------------ audit */
+
+/* Registers an API key with the audit log's redactor. A key too short to
+ * redact safely is not registered, with a warning, so a placeholder key
+ * for a local server does not stop the run. */
+static int add_key_secret(struct run *r, const char *key, const char *what)
+{
+  size_t len = key != NULL ? strlen(key) : 0;
+
+  if (len == 0)
+    return MVM_OK;
+  if (len < MVM_REDACT_MIN_SECRET_BYTES) {
+    mvm_log(MVM_LOG_WARN, "audit", "the key in %s has %zu bytes, too few "
+            "to redact, so it is not redacted from the audit log",
+            what, len);
+    return MVM_OK;
+  }
+  return mvm_audit_add_secret(r->audit, key, len, r->err);
+}
 
 static int open_audit(struct run *r)
 {
@@ -207,11 +230,8 @@ static int open_audit(struct run *r)
 
   /* Provider keys never reach the audit file in clear. */
   const char *keys[] = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"};
-  for (size_t i = 0; rc == MVM_OK && i < 2; i++) {
-    const char *v = getenv(keys[i]);
-    if (v != NULL && v[0] != '\0')
-      rc = mvm_audit_add_secret(r->audit, v, strlen(v), r->err);
-  }
+  for (size_t i = 0; rc == MVM_OK && i < 2; i++)
+    rc = add_key_secret(r, getenv(keys[i]), keys[i]);
   return rc;
 }
 
@@ -300,6 +320,17 @@ static int open_models(struct run *r)
   if (rc)
     return rc;
   r->have_mcfg = true;
+
+  /* Keys from the model config file never reach the audit file in clear,
+   * like the keys from the environment. */
+  const char *config_keys[] = {r->mcfg.openai.api_key,
+                               r->mcfg.anthropic.api_key,
+                               r->mcfg.compatible.api_key};
+  for (size_t i = 0; r->audit != NULL && i < 3; i++) {
+    rc = add_key_secret(r, config_keys[i], "the model config file");
+    if (rc)
+      return rc;
+  }
   if (mvm_model_meter_new(&r->meter))
     return mvm_error_set(r->err, MVM_ENOMEM, "run", "out of memory");
   r->mcfg.meter = r->meter;
@@ -503,9 +534,16 @@ static int write_manifest(struct run *r, int status)
 {
   char ended_at[32];
   char dir[PATH_MAX];
+  char cwd[PATH_MAX];
+  char policy_hex[65];
   mvm_error e;
   int rc;
 
+  if (getcwd(cwd, sizeof cwd) == NULL)
+    cwd[0] = '\0';
+  /* The built-in permissive policy has no file to hash. */
+  if (r->policy.permissive || mvm_sha256_file_hex(r->policy_path, policy_hex))
+    policy_hex[0] = '\0';
   utc_now(ended_at);
   snprintf(dir, sizeof dir, "%s/runs", r->settings.state_dir.value);
   rc = mvm_state_dir_create(dir, &e);
@@ -521,15 +559,17 @@ static int write_manifest(struct run *r, int status)
 
   json_t *answer = r->result->answer;
   json_t *m = json_pack(
-      "{s:s, s:s, s:s, s:s, s:f, s:s, s:s?, s:O?, s:o?, s:O?, s:O?, "
-      "s:{s:s?, s:b}, s:O?, s:o, s:O?, s:{s:s, s:s}}",
+      "{s:s, s:s, s:s, s:s, s:f, s:s, s:s?, s:s, s:O?, s:o?, s:O?, s:O?, "
+      "s:{s:s?, s:s?, s:b}, s:O?, s:o, s:O?, s:{s:s, s:s}}",
       "format", MVM_MANIFEST_FORMAT, "run_id", r->result->run_id,
       "started_at", r->started_at, "ended_at", ended_at, "duration_s",
       now_s() - r->t0, "status", mvm_status_name(status), "error",
-      status ? r->result->error.msg : NULL, "program", r->program_manifest,
+      status ? r->result->error.msg : NULL, "cwd", cwd, "program",
+      r->program_manifest,
       "settings", mvm_settings_to_json(&r->settings), "models",
       r->model_info, "tools", r->tool_info, "policy", "path",
-      r->policy_path, "permissive", r->policy.permissive, "decisions",
+      r->policy_path, "sha256", policy_hex[0] ? policy_hex : NULL,
+      "permissive", r->policy.permissive, "decisions",
       r->have_guard ? r->guard.decisions : NULL, "counts", counts_json(r),
       "answer", answer, "audit", "path", r->result->audit_path, "head_hash",
       r->result->audit_head);
@@ -627,20 +667,30 @@ static int start_run(struct run *r)
 }
 
 /* Forwards the VM's events to the host, and audits the calls the VM
- * refused itself: a model asking for a tool it was not offered never
+ * rejected itself (rules "vm.*"): a model asking for a tool it was not
+ * offered, or sending arguments that are not a JSON object, never
  * reaches the monitor, so the guard would not see it. */
 static void on_vm_event(void *ctx, const json_t *event)
 {
   struct run *r = ctx;
   const char *rule = json_string_value(json_object_get(event, "rule"));
 
-  if (rule != NULL && strcmp(rule, "vm.not-offered") == 0 &&
-      r->audit != NULL) {
-    mvm_effect e = {.kind = MVM_EFFECT_TOOL_CALL,
-                    .target = json_string_value(json_object_get(event,
-                                                                "target"))};
-    mvm_decision d = {.verdict = MVM_VERDICT_DENY};
+  if (rule != NULL && strncmp(rule, "vm.", 3) == 0 && r->audit != NULL) {
+    mvm_label *context = NULL;
     mvm_error aerr;
+    const json_t *label_json = json_object_get(event, "context_label");
+
+    if (label_json != NULL &&
+        mvm_label_from_json(label_json, &context, &aerr) != MVM_OK)
+      mvm_log(MVM_LOG_ERROR, "audit", "cannot read a decision's label: %s",
+              aerr.msg);
+    mvm_effect e = {
+        .kind = MVM_EFFECT_TOOL_CALL,
+        .target = json_string_value(json_object_get(event, "target")),
+        .context_label = context,
+        .args_label = context,
+    };
+    mvm_decision d = {.verdict = MVM_VERDICT_DENY};
     snprintf(d.rule, sizeof d.rule, "%s", rule);
     snprintf(d.reason, sizeof d.reason, "%s",
              json_string_value(json_object_get(event, "reason")));
@@ -648,6 +698,7 @@ static void on_vm_event(void *ctx, const json_t *event)
                                   &aerr))
       mvm_log(MVM_LOG_ERROR, "audit", "cannot write a decision: %s",
               aerr.msg);
+    mvm_label_unref(context);
     r->guard.denied++;
   }
   if (r->hooks->on_event != NULL)

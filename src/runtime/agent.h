@@ -57,6 +57,7 @@ typedef struct mvm_agent_result {
   char audit_path[PATH_MAX];
   char audit_head[65]; /* hex hash of the last audit record, or "" */
   uint64_t denied;     /* effects the monitor denied */
+  bool bad_input;      /* the input does not match the program's .input */
 } mvm_agent_result;
 
 /* Runs as described at the top of this file. Returns result->status. The

@@ -11,6 +11,7 @@
 
 #include "base/json.h"
 #include "runtime/builtins.h"
+#include "tools/builtin_pure.h"
 
 #define WHERE "builtins"
 #define MAX_DEPTH 16
@@ -374,6 +375,10 @@ static int parse_field(struct parser *p, const char *key, const json_t *value,
     if (s == NULL || !valid_server_name(s))
       return key_error(p, key, "a server name of 1 to 64 letters, digits, "
                                "'_' or '-'");
+    if (strcmp(s, MVM_BUILTIN_PURE_SERVER) == 0)
+      return key_error(p, key, "a server name other than '"
+                               MVM_BUILTIN_PURE_SERVER "', which is "
+                               "reserved for mvm's std tools");
     *(const char **)at = s;
     break;
   case F_STRING:

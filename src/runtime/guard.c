@@ -2,7 +2,9 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "monitor/policy.h"
 #include "runtime/guard.h"
+#include "store/redact.h"
 
 static const char *verdict_name(mvm_verdict v)
 {
@@ -104,6 +106,61 @@ static int guard_record(void *self, const mvm_effect *effect,
   return rc;
 }
 
+/* Registers one secret value with the redactor. A value over the
+ * redactor's size limit is registered line by line instead, so each line
+ * of a long secret file is still redacted where it is repeated. */
+static int register_secret(mvm_guard *g, const char *text, size_t len,
+                           mvm_error *err)
+{
+  if (len < MVM_REDACT_MIN_SECRET_BYTES)
+    return MVM_OK;
+  if (len <= MVM_REDACT_MAX_SECRET_BYTES)
+    return mvm_audit_add_secret(g->audit, text, len, err);
+
+  const char *end = text + len;
+  int rc = MVM_OK;
+  while (rc == MVM_OK && text < end) {
+    const char *nl = memchr(text, '\n', (size_t)(end - text));
+    size_t n = (size_t)((nl != NULL ? nl : end) - text);
+    if (n > MVM_REDACT_MAX_SECRET_BYTES)
+      n = MVM_REDACT_MAX_SECRET_BYTES;
+    if (n >= MVM_REDACT_MIN_SECRET_BYTES)
+      rc = mvm_audit_add_secret(g->audit, text, n, err);
+    text += n;
+    if (text < end && *text == '\n')
+      text++;
+  }
+  return rc;
+}
+
+/* Registers the values of a result that the policy marks secret, before
+ * the VM records the result, so no audit record contains them in clear. */
+static void register_secrets(mvm_guard *g, const mvm_effect *call,
+                             const json_t *result)
+{
+  json_t *secrets = NULL;
+  const json_t *item;
+  mvm_error serr;
+  size_t i;
+
+  if (g->audit == NULL ||
+      mvm_policy_monitor_result_secrets(&g->inner, call, result, &secrets,
+                                        &serr) != MVM_OK)
+    return;
+  json_array_foreach(secrets, i, item)
+  {
+    if (register_secret(g, json_string_value(item), json_string_length(item),
+                        &serr) != MVM_OK) {
+      /* NOTE: the redactor keeps at most MVM_REDACT_MAX_SECRETS secrets.
+       * Past that, a secret result is written in clear, with a warning. */
+      mvm_log(MVM_LOG_WARN, "audit", "a secret result of '%s' is not "
+              "redacted: %s", call->target ? call->target : "", serr.msg);
+      break;
+    }
+  }
+  json_decref(secrets);
+}
+
 static int guard_result_label(void *self, const mvm_effect *call,
                               const json_t *result, mvm_label **out,
                               mvm_error *err)
@@ -111,6 +168,7 @@ static int guard_result_label(void *self, const mvm_effect *call,
   mvm_guard *g = self;
   char source[256];
 
+  register_secrets(g, call, result);
   if (g->inner.ops->result_label != NULL)
     return g->inner.ops->result_label(g->inner.self, call, result, out, err);
 

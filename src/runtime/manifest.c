@@ -18,6 +18,28 @@ void mvm_sha256_hex(const void *data, size_t len, char out[65])
   sodium_bin2hex(out, 65, hash, sizeof hash);
 }
 
+int mvm_sha256_file_hex(const char *path, char out[65])
+{
+  crypto_hash_sha256_state state;
+  unsigned char hash[crypto_hash_sha256_BYTES];
+  unsigned char chunk[8192];
+  size_t n;
+  FILE *f = fopen(path, "rb");
+
+  if (f == NULL)
+    return -1;
+  crypto_hash_sha256_init(&state);
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    crypto_hash_sha256_update(&state, chunk, n);
+  bool failed = ferror(f) != 0;
+  fclose(f);
+  if (failed)
+    return -1;
+  crypto_hash_sha256_final(&state, hash);
+  sodium_bin2hex(out, 65, hash, sizeof hash);
+  return 0;
+}
+
 int mvm_tool_hashes(const json_t *tool, char description_hex[65],
                     char schema_hex[65], mvm_error *err)
 {

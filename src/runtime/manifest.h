@@ -24,6 +24,10 @@ int mvm_tool_hashes(const json_t *tool, char description_hex[65],
 /* Returns the SHA-256 of bytes as 64 hex digits. */
 void mvm_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* Writes the hex SHA-256 of the file at path into out. Returns 0, or -1
+ * when the file cannot be opened or read. */
+int mvm_sha256_file_hex(const char *path, char out[65]);
+
 /* Writes `manifest` (borrowed) to path through a temporary file and a
  * rename, indented for people. Fails with MVM_EIO naming the path. */
 int mvm_manifest_write(const char *path, const json_t *manifest,

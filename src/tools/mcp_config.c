@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "tools/builtin_pure.h"
 #include "tools/mcp_config.h"
 #include "tools/mcp_http.h"
 #include "tools/mcp_stdio.h"
@@ -362,11 +363,19 @@ static int build_headers(const struct where *w, const json_t *headers,
     int rc;
 
     if (!valid_header_name(key) || !json_is_string(value)) {
+      /* The name may contain control characters (a CRLF), so the
+       * message quotes it as a JSON string. */
+      json_t *name = json_string(key);
+      char *quoted = name != NULL ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
+      json_decref(name);
       free_strv(list);
-      return mvm_error_set(err, MVM_ECONFIG, WHERE,
-                           "%s: server '%s': header '%.64s' must be a token "
-                           "name with a string value",
-                           w->file, w->server, key);
+      rc = mvm_error_set(err, MVM_ECONFIG, WHERE,
+                         "%s: server '%s': header %.64s must be a token "
+                         "name with a string value",
+                         w->file, w->server,
+                         quoted != NULL ? quoted : "(unprintable)");
+      free(quoted);
+      return rc;
     }
     snprintf(member, sizeof member, "header '%.64s'", key);
     rc = expand(w, member, json_string_value(value), &expanded, err);
@@ -496,6 +505,12 @@ static int parse_server(const char *origin, const char *name, const json_t *def,
                          "letters, digits, '_' or '-' (tools are named "
                          "SERVER.TOOL)",
                          origin, name, MVM_MCP_CONFIG_MAX_NAME);
+  if (strcmp(name, MVM_BUILTIN_PURE_SERVER) == 0)
+    return mvm_error_set(err, MVM_ECONFIG, WHERE,
+                         "%s: server name '%s' is reserved for mvm's "
+                         "built-in tools (%s.echo, %s.upper, %s.length, "
+                         "%s.add); rename the server",
+                         origin, name, name, name, name, name);
   if (!json_is_object(def))
     return mvm_error_set(err, MVM_ECONFIG, WHERE,
                          "%s: server '%s' must be an object", origin, name);
@@ -559,7 +574,15 @@ int mvm_mcp_config_parse(const json_t *doc, const char *origin,
 
   json_object_foreach((json_t *)servers, name, def)
   {
-    if (json_is_true(json_object_get(def, "disabled"))) {
+    const json_t *disabled = json_object_get(def, "disabled");
+    if (disabled != NULL && !json_is_boolean(disabled)) {
+      mvm_mcp_config_free(cfg);
+      return mvm_error_set(err, MVM_ECONFIG, WHERE,
+                           "%s: server '%.80s': \"disabled\" must be true "
+                           "or false",
+                           origin, name);
+    }
+    if (json_is_true(disabled)) {
       mvm_log(MVM_LOG_INFO, WHERE, "%s: server '%s' is disabled", origin, name);
       continue;
     }

@@ -21,6 +21,10 @@
 /* How long recv waits for the child to exit after its stdout closed,
  * to report an exit status instead of "closed its output". */
 #define EXIT_WAIT_MS 500
+/* The tail of stderr kept for the message that reports the server's exit:
+ * its last lines, up to this many bytes, each cut at STDERR_TAIL_LINE. */
+#define STDERR_TAIL_BYTES 1024
+#define STDERR_TAIL_LINE 240
 
 struct stdio_transport {
   mvm_mcp_transport base;
@@ -43,7 +47,8 @@ struct stdio_transport {
   bool reaped;
   bool out_eof;
   char *dead_msg; /* why the transport is unusable, or NULL */
-  char last_stderr[256];
+  char stderr_tail[STDERR_TAIL_BYTES]; /* last lines, each ending in '\n' */
+  size_t stderr_tail_len;
 
   long long log_window_ms;  /* start of the current rate-limit second */
   unsigned log_lines;       /* lines logged in the current second */
@@ -95,16 +100,44 @@ static bool rate_allow(struct stdio_transport *t)
   return false;
 }
 
+/* Appends a line to the stderr tail, dropping its oldest lines to make
+ * room. Blank lines are not kept. */
+static void keep_stderr_line(struct stdio_transport *t, const char *line,
+                             size_t len)
+{
+  static const char cut[] = "...";
+
+  while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                     line[len - 1] == '\t'))
+    len--;
+  if (len == 0)
+    return;
+  bool too_long = len > STDERR_TAIL_LINE;
+  size_t keep = too_long ? STDERR_TAIL_LINE - (sizeof cut - 1) : len;
+  size_t need = keep + (too_long ? sizeof cut - 1 : 0) + 1;
+
+  while (t->stderr_tail_len + need > sizeof t->stderr_tail) {
+    const char *nl = memchr(t->stderr_tail, '\n', t->stderr_tail_len);
+    size_t drop = (size_t)(nl - t->stderr_tail) + 1;
+    memmove(t->stderr_tail, t->stderr_tail + drop,
+            t->stderr_tail_len - drop);
+    t->stderr_tail_len -= drop;
+  }
+  memcpy(t->stderr_tail + t->stderr_tail_len, line, keep);
+  t->stderr_tail_len += keep;
+  if (too_long) {
+    memcpy(t->stderr_tail + t->stderr_tail_len, cut, sizeof cut - 1);
+    t->stderr_tail_len += sizeof cut - 1;
+  }
+  t->stderr_tail[t->stderr_tail_len++] = '\n';
+}
+
 static void log_stderr_line(struct stdio_transport *t, const char *line,
                             size_t len)
 {
-  size_t keep =
-      len < sizeof t->last_stderr - 1 ? len : sizeof t->last_stderr - 1;
-
   if (len == 0)
     return;
-  memcpy(t->last_stderr, line, keep);
-  t->last_stderr[keep] = '\0';
+  keep_stderr_line(t, line, len);
   if (rate_allow(t))
     mvm_log(MVM_LOG_INFO, t->where, "stderr: %s", line);
 }
@@ -236,8 +269,58 @@ static void describe_exit(struct stdio_transport *t, char *buf, size_t size)
              WTERMSIG(t->exit_status), strsignal(WTERMSIG(t->exit_status)));
 }
 
+/* Appends to msg (of size MVM_ERROR_MSG_MAX) the newest stderr lines
+ * that fit in it whole, oldest first, one per indented line. */
+static void append_stderr_tail(const struct stdio_transport *t, char *msg)
+{
+  const char *tail = t->stderr_tail;
+  size_t used = strlen(msg);
+  size_t start = t->stderr_tail_len;
+  size_t count = 0;
+  char header[64];
+
+  if (t->stderr_tail_len == 0)
+    return;
+  /* Walks back over whole lines while they fit with the header and a
+   * two-space indent each. */
+  for (;;) {
+    size_t end = start - 1; /* the '\n' ending the line before start */
+    size_t begin = end;
+    while (begin > 0 && tail[begin - 1] != '\n')
+      begin--;
+    snprintf(header, sizeof header, "; its last %zu stderr lines:",
+             count + 1);
+    size_t need = strlen(header) + (t->stderr_tail_len - begin) +
+                  2 * (count + 1);
+    if (count > 0 && used + need >= MVM_ERROR_MSG_MAX)
+      break;
+    start = begin;
+    count++;
+    if (start == 0)
+      break;
+  }
+
+  if (count == 1) {
+    snprintf(msg + used, MVM_ERROR_MSG_MAX - used,
+             "; its last stderr line: %.*s",
+             (int)(t->stderr_tail_len - start - 1), tail + start);
+    return;
+  }
+  snprintf(msg + used, MVM_ERROR_MSG_MAX - used,
+           "; its last %zu stderr lines:", count);
+  for (size_t pos = start; pos < t->stderr_tail_len;) {
+    const char *nl = memchr(tail + pos, '\n', t->stderr_tail_len - pos);
+    size_t len = (size_t)(nl - (tail + pos));
+    used = strlen(msg);
+    snprintf(msg + used, MVM_ERROR_MSG_MAX - used, "\n  %.*s", (int)len,
+             tail + pos);
+    pos += len + 1;
+  }
+}
+
 /* Marks the transport dead after stdout reached end of file and builds
- * the message every later call returns. */
+ * the message every later call returns. The message is logged only at
+ * level info, because every caller gets it in its error. */
 static void mark_dead(struct stdio_transport *t)
 {
   char what[128];
@@ -247,14 +330,11 @@ static void mark_dead(struct stdio_transport *t)
   wait_exit(t, EXIT_WAIT_MS, false);
   drain_stderr(t);
   describe_exit(t, what, sizeof what);
-  if (t->last_stderr[0] != '\0')
-    snprintf(msg, sizeof msg, "server '%s' %s; its last stderr line: %s",
-             t->server, what, t->last_stderr);
-  else
-    snprintf(msg, sizeof msg, "server '%s' %s", t->server, what);
+  snprintf(msg, sizeof msg, "server '%s' %s", t->server, what);
+  append_stderr_tail(t, msg);
   free(t->dead_msg);
   t->dead_msg = strdup(msg);
-  mvm_log(MVM_LOG_WARN, t->where, "%s", msg);
+  mvm_log(MVM_LOG_INFO, t->where, "%s", msg);
 }
 
 static int dead_error(struct stdio_transport *t, mvm_error *err)

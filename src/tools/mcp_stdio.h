@@ -13,7 +13,8 @@
  *
  * When stdout reaches end of file, the child is reaped and every later
  * send or recv fails with MVM_EIO, giving its exit status and its last
- * stderr line. Writes never raise SIGPIPE in mvm.
+ * stderr lines: the newest of the last 1 KiB of stderr that fit in the
+ * error message. Writes never raise SIGPIPE in mvm.
  *
  * close() shuts down as MCP's lifecycle asks: it closes the child's stdin,
  * waits up to close_grace_ms, sends SIGTERM to the child's process group,

@@ -449,6 +449,16 @@ int mvm_exec_tool_call(mvm_vm *vm, const mvm_insn *in)
     rc = run_tool_call(vm, entry, NULL, mvm_vm_arg_json(vm, in, 2),
                        args_label, vm->pc_label, &o);
   mvm_label_unref(args_label);
+  if (rc == MVM_OK && mvm_vm_fail_target(in) >= 0 && o.label != NULL) {
+    /* Whether the call failed is information from the tool, so taking
+     * or skipping the failure branch carries the result's label. */
+    mvm_label *joined = NULL;
+    rc = mvm_label_join(vm->pc_label, o.label, &joined);
+    if (rc == MVM_OK) {
+      mvm_label_unref(vm->pc_label);
+      vm->pc_label = joined;
+    }
+  }
   if (rc) {
     outcome_clear(&o);
     return mvm_vm_abort(vm, in, rc, "out of memory");
@@ -508,23 +518,27 @@ static int dispatch_one(mvm_vm *vm, const mvm_insn *in, mvm_value *hist,
   if (tool == NULL || !json_is_object(args)) {
     const char *parse_error = json_string_value(
         json_object_get(call, "arguments_error"));
-    if (tool == NULL) {
+    if (tool == NULL)
       snprintf(text, sizeof text, "tool '%s' was not offered; use one of "
                "the tools listed in the request", name ? name : "");
-      /* The call never reaches a monitor, since no tool by that name is
-       * bound; the events still show that the model asked for it. */
-      mvm_vm_event(vm, json_pack("{s:s,s:s,s:s,s:O?}", "event", "tool_call",
-                                 "tool", name ? name : "", "id", id,
-                                 "arguments", args));
-      mvm_vm_event(vm, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "event",
-                                 "decision", "effect", "tool.call", "target",
-                                 name ? name : "", "verdict", "deny", "rule",
-                                 "vm.not-offered", "reason", text));
-    }
     else
       snprintf(text, sizeof text, "the arguments of '%s' are not a JSON "
                "object%s%s", name, parse_error ? ": " : "",
                parse_error ? parse_error : "");
+    /* The VM rejects the call before any monitor sees it. The events
+     * still show what the model asked for and with which label, so the
+     * host can audit it. */
+    mvm_vm_event(vm, json_pack("{s:s,s:s,s:s,s:O?,s:O*}", "event",
+                               "tool_call", "tool", name ? name : "", "id",
+                               id, "arguments", args, "arguments_raw",
+                               json_object_get(call, "arguments_raw")));
+    mvm_vm_event(vm, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o*}", "event",
+                               "decision", "effect", "tool.call", "target",
+                               name ? name : "", "verdict", "deny", "rule",
+                               tool ? "vm.invalid-arguments"
+                                    : "vm.not-offered",
+                               "reason", text, "context_label",
+                               mvm_label_to_json(label)));
     o.result = error_result(text, "error",
                             json_pack("{s:s,s:s}", "status",
                                       tool ? "invalid_arguments"

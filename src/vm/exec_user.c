@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "vm/vm_internal.h"
 
 /* user.show %value [, fail]
@@ -121,8 +122,9 @@ int mvm_exec_user_ask(mvm_vm *vm, const mvm_insn *in)
 
 /* user.confirm %dst, %prompt [, fail]
  * %dst = whether the user answers yes to %prompt, after the monitor
- * allows USER_ASK (detail {"kind": "confirm"}). With no user present the
- * instruction fails with MVM_EUNSUPPORTED. */
+ * allows USER_ASK (detail {"kind": "confirm"}). With no user present,
+ * or a user that cannot be asked (no terminal), %dst is false and a
+ * warning is logged, because an unconfirmed action must not go ahead. */
 int mvm_exec_user_confirm(mvm_vm *vm, const mvm_insn *in)
 {
   const char *prompt = json_string_value(mvm_vm_arg_json(vm, in, 1));
@@ -133,13 +135,19 @@ int mvm_exec_user_confirm(mvm_vm *vm, const mvm_insn *in)
 
   if (rc || vm->next != next)
     return rc;
-  if (!vm->has_user || vm->user.ops->confirm == NULL)
-    return mvm_vm_fail(vm, in, MVM_EUNSUPPORTED, "no user is present to "
-                       "confirm \"%.80s\"", prompt);
   mvm_error_clear(&uerr);
-  rc = vm->user.ops->confirm(vm->user.self, prompt, &yes, &uerr);
-  if (rc)
+  if (!vm->has_user || vm->user.ops->confirm == NULL)
+    rc = mvm_error_set(&uerr, MVM_EUNSUPPORTED, "user",
+                       "no user is present");
+  else
+    rc = vm->user.ops->confirm(vm->user.self, prompt, &yes, &uerr);
+  if (rc == MVM_EUNSUPPORTED) {
+    mvm_log(MVM_LOG_WARN, "vm", "%s; the answer to \"%.80s\" is no",
+            uerr.msg, prompt);
+    yes = false;
+  } else if (rc) {
     return mvm_vm_fail(vm, in, rc, "asking the user failed: %s", uerr.msg);
+  }
   return mvm_vm_write_json(vm, in, 0, json_boolean(yes), NULL);
 }
 

@@ -605,23 +605,55 @@ static int join_branch_inputs(mvm_vm *vm, const mvm_insn *in)
   return MVM_OK;
 }
 
+int mvm_program_check_input(const mvm_program *p, const json_t *input,
+                            mvm_error *err)
+{
+  const char *reg;
+  char type[64];
+  char *text;
+  json_t *empty;
+  bool text_type;
+  int rc;
+
+  if (p->input_reg < 0)
+    return MVM_OK;
+  reg = p->regs[p->input_reg];
+  mvm_type_format(p->input_type, type, sizeof type);
+  /* A string input can come from --input TEXT, anything else needs JSON. */
+  empty = json_string("");
+  text_type = empty != NULL && mvm_type_check_json(p->input_type, empty);
+  json_decref(empty);
+  if (input == NULL)
+    return mvm_error_set(err, MVM_EINVAL, "vm",
+                         "program '%s' declares '.input %%%s %s' but the run "
+                         "got no input; pass one with mvm run %s",
+                         p->file, reg, type,
+                         text_type ? "--input TEXT" : "--input-json VALUE");
+  if (mvm_type_check_json(p->input_type, input))
+    return MVM_OK;
+
+  text = json_dumps(input, JSON_ENCODE_ANY | JSON_COMPACT);
+  rc = mvm_error_set(err, MVM_EINVAL, "vm",
+                     "invalid input %.80s%s for '.input %%%s %s' in '%s': "
+                     "pass a value of type %s%s",
+                     text != NULL ? text : "(unprintable)",
+                     text != NULL && strlen(text) > 80 ? "..." : "", reg,
+                     type, p->file, type,
+                     json_is_string(input) && !text_type
+                         ? " as JSON with mvm run --input-json VALUE"
+                         : "");
+  free(text);
+  return rc;
+}
+
 static int set_input(mvm_vm *vm, const json_t *input,
                      const mvm_label *input_label, mvm_error *err)
 {
   const mvm_program *p = vm->prog;
-  char type[64];
+  int rc = mvm_program_check_input(p, input, err);
 
-  if (p->input_reg < 0)
-    return MVM_OK;
-  if (input == NULL)
-    return mvm_error_set(err, MVM_EINVAL, "vm",
-                         "program '%s' declares '.input %%%s' but the run "
-                         "got no input; pass one (mvm run --input TEXT)",
-                         p->file, p->regs[p->input_reg]);
-  if (!mvm_type_check_json(p->input_type, input))
-    return mvm_error_set(err, MVM_EINVAL, "vm",
-                         "input for %%%s must be %s", p->regs[p->input_reg],
-                         mvm_type_format(p->input_type, type, sizeof type));
+  if (rc || p->input_reg < 0)
+    return rc;
   mvm_value_set_json(&vm->regs[p->input_reg], json_incref((json_t *)input),
                      input_label);
   return MVM_OK;

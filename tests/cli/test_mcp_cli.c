@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +166,13 @@ static void list_goes_on_past_a_broken_server(void **state)
   assert_int_equal(code, 8);
   assert_non_null(strstr(out, "fixture.echo"));
   assert_non_null(strstr(out, "everything.echo"));
-  assert_non_null(strstr(err, "server 'broken' exited with status 5"));
+  const char *exited = "server 'broken' exited with status 5";
+  const char *first = strstr(err, exited);
+  assert_non_null(first);
+  /* The error is printed once, not also as a warning. */
+  assert_null(strstr(first + strlen(exited), exited));
+  assert_non_null(strstr(err, "its last stderr line: cannot start: missing "
+                              "configuration"));
   free(out);
   free(err);
 }
@@ -299,6 +306,111 @@ static void exit_codes(void **state)
   }
 }
 
+static void hints_split_server_and_tool(void **state)
+{
+  char expected[512];
+  char *err = NULL;
+
+  /* "SERVER.TOOL", as 'list' prints it, shifts the JSON into TOOL's
+   * place; the hint is the command to run, with the same options. */
+  int code = run(NULL, &err, "call", "fixture.echo", "{\"text\": \"x\"}",
+                 "--config", config, NULL, NULL, NULL);
+  assert_int_equal(code, 2);
+  snprintf(expected, sizeof expected,
+           "has no server 'fixture.echo'; SERVER and TOOL are separate "
+           "arguments, so to call tool 'echo' of server 'fixture', run:\n"
+           "  %s tools call fixture echo '{\"text\": \"x\"}' --config %s "
+           "--policy permissive\n",
+           bin, config);
+  assert_non_null(strstr(err, expected));
+  free(err);
+
+  code = run(NULL, &err, "call", "fixture.echo", "--mcp-config", config,
+             NULL, NULL, NULL, NULL);
+  assert_int_equal(code, 2);
+  snprintf(expected, sizeof expected,
+           "  %s tools call fixture echo --mcp-config %s --policy "
+           "permissive\n",
+           bin, config);
+  assert_non_null(strstr(err, expected));
+  free(err);
+
+  code = run(NULL, &err, "list", "fixture.echo", "--config", config, NULL,
+             NULL, NULL, NULL);
+  assert_int_equal(code, 2);
+  snprintf(expected, sizeof expected,
+           "for the tools of server 'fixture', run '%s tools list fixture "
+           "--config %s'\n",
+           bin, config);
+  assert_non_null(strstr(err, expected));
+  free(err);
+}
+
+static void hints_list_servers_and_config(void **state)
+{
+  char expected[512];
+  char *err = NULL;
+
+  int code = run(NULL, &err, "list", "nosuch", "--config", config, NULL,
+                 NULL, NULL, NULL);
+  assert_int_equal(code, 2);
+  assert_non_null(strstr(err, "has no server 'nosuch'; its servers are: "
+                              "everything, fixture, broken\n"));
+  free(err);
+
+  code = run(NULL, &err, "call", "nosuch", "echo", "--config", config, NULL,
+             NULL, NULL);
+  assert_int_equal(code, 2);
+  assert_non_null(strstr(err, "its servers are: everything, fixture, "
+                              "broken\n"));
+  free(err);
+
+  /* The command in the hint runs as printed: it names the file. */
+  code = run(NULL, &err, "call", "fixture", "nosuch", "--mcp-config", config,
+             NULL, NULL, NULL);
+  assert_int_equal(code, 2);
+  snprintf(expected, sizeof expected,
+           "server 'fixture' has no tool 'nosuch'; '%s tools list fixture "
+           "--mcp-config %s' shows its tools",
+           bin, config);
+  assert_non_null(strstr(err, expected));
+  free(err);
+}
+
+static void ask_without_terminal_says_so(void **state)
+{
+  char policy[] = "/tmp/mvm-mcp-cli-ask-XXXXXX";
+  int fd = mkstemp(policy);
+  const char *text = "version 1\npin off\n"
+                     "allow tool \"fixture.echo\"\n"
+                     "ask tool \"fixture.echo\"\n";
+  char *out = NULL;
+  char *err = NULL;
+
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+
+  /* With stdin not a terminal, no user can answer the confirmation. */
+  int saved_stdin = dup(0);
+  int null_fd = open("/dev/null", O_RDONLY);
+  assert_true(saved_stdin >= 0 && null_fd >= 0);
+  dup2(null_fd, 0);
+  int code = run(&out, &err, "call", "fixture", "echo", "{\"text\": \"x\"}",
+                 "--config", config, "--policy", policy);
+  dup2(saved_stdin, 0);
+  close(saved_stdin);
+  close(null_fd);
+
+  assert_int_equal(code, 5);
+  assert_non_null(strstr(err, "requires the user's confirmation; it was not "
+                              "confirmed: no terminal to confirm on"));
+  assert_string_equal(out, "");
+  free(out);
+  free(err);
+  unlink(policy);
+}
+
 static void needs_a_config(void **state)
 {
   char *err = NULL;
@@ -356,7 +468,11 @@ static void call_denied_by_policy(void **state)
   code = run(&out, &err, "call", "everything", "echo",
              "{\"message\": \"x\"}", "--config", config, "--policy", policy);
   assert_int_equal(code, 5);
-  assert_non_null(strstr(err, "everything.echo"));
+  /* The reason names the rule "default", so the message names it once. */
+  assert_non_null(strstr(err, "tool.load everything.echo denied: denied by "
+                              "default: no rule allows tool "
+                              "'everything.echo'"));
+  assert_null(strstr(err, "by default: denied by default"));
   free(out);
   free(err);
   unlink(policy);
@@ -375,6 +491,9 @@ int main(void)
       cmocka_unit_test(calls_with_json_output),
       cmocka_unit_test(reports_progress),
       cmocka_unit_test(exit_codes),
+      cmocka_unit_test(hints_split_server_and_tool),
+      cmocka_unit_test(hints_list_servers_and_config),
+      cmocka_unit_test(ask_without_terminal_says_so),
       cmocka_unit_test(needs_a_config),
       cmocka_unit_test(call_denied_by_policy),
   };

@@ -89,6 +89,17 @@ static int group_setup(void **state)
   make_link(dangling, "allowed/dangling");
   make_link("loop2", "allowed/loop1");
   make_link("loop1", "allowed/loop2");
+  /* "deep" leads two levels down, so "deep/../.." is allowed for the
+   * kernel but the temporary directory for a tool that normalizes text. */
+  make_dir("allowed/a");
+  make_dir("allowed/a/b");
+  make_link("a/b", "allowed/deep");
+  /* A name that passes a pattern for text files, linked to a script. */
+  write_file("allowed/script.sh", "#!/bin/sh\n");
+  make_link("script.sh", "allowed/notes.txt");
+  /* "caf\xc3\xa9" in NFC leads outside; its NFD spelling does not exist. */
+  make_dir("uni");
+  make_link(outside, "uni/caf\xc3\xa9");
 
   /* Read with jansson itself: one case has a NUL byte in a string. */
   json_error_t jerr;

@@ -200,6 +200,73 @@ static void sink_labels(void **state)
   mvm_policy_free(p);
 }
 
+/* `result secret` and `field NAME secret` pick the values to redact from
+ * the audit log. A `when` condition that is false leaves them out; one
+ * that cannot be decided (a path that does not exist) keeps them. */
+static void result_secrets(void **state)
+{
+  mvm_policy *p = parse("pin off\n"
+                        "tool \"fs.read\" {\n"
+                        "  result secret when arg path under \"/usr/share\"\n"
+                        "}\n"
+                        "tool \"vault.get\" {\n"
+                        "  field token secret\n"
+                        "}\n");
+  mvm_monitor m;
+  mvm_error err;
+  json_t *secrets = NULL;
+  json_t *private_args = json_pack("{s:s}", "path", "/usr/share/key.txt");
+  json_t *public_args = json_pack("{s:s}", "path", "/etc");
+  json_t *text_result = json_pack(
+      "{s:[{s:s,s:s},{s:s,s:{s:s,s:s}}]}", "content", "type", "text", "text",
+      "password = hunter2-long", "type", "resource", "resource", "uri",
+      "file:///k", "text", "second secret text");
+  json_t *vault_result = json_pack("{s:[],s:{s:s,s:i}}", "content",
+                                   "structuredContent", "token", "tok-1234",
+                                   "ttl", 60);
+
+  assert_int_equal(mvm_policy_monitor_new(p, NULL, &m, &err), MVM_OK);
+
+  mvm_effect read_private = {.kind = MVM_EFFECT_TOOL_CALL,
+                             .target = "fs.read", .args = private_args};
+  assert_int_equal(mvm_policy_monitor_result_secrets(&m, &read_private,
+                                                     text_result, &secrets,
+                                                     &err),
+                   MVM_OK);
+  assert_int_equal(json_array_size(secrets), 2);
+  assert_string_equal(json_string_value(json_array_get(secrets, 0)),
+                      "password = hunter2-long");
+  assert_string_equal(json_string_value(json_array_get(secrets, 1)),
+                      "second secret text");
+  json_decref(secrets);
+
+  mvm_effect read_public = {.kind = MVM_EFFECT_TOOL_CALL,
+                            .target = "fs.read", .args = public_args};
+  assert_int_equal(mvm_policy_monitor_result_secrets(&m, &read_public,
+                                                     text_result, &secrets,
+                                                     &err),
+                   MVM_OK);
+  assert_int_equal(json_array_size(secrets), 0);
+  json_decref(secrets);
+
+  mvm_effect get = {.kind = MVM_EFFECT_TOOL_CALL, .target = "vault.get",
+                    .args = public_args};
+  assert_int_equal(mvm_policy_monitor_result_secrets(&m, &get, vault_result,
+                                                     &secrets, &err),
+                   MVM_OK);
+  assert_int_equal(json_array_size(secrets), 1);
+  assert_string_equal(json_string_value(json_array_get(secrets, 0)),
+                      "tok-1234");
+  json_decref(secrets);
+
+  json_decref(vault_result);
+  json_decref(text_result);
+  json_decref(public_args);
+  json_decref(private_args);
+  mvm_policy_monitor_free(&m);
+  mvm_policy_free(p);
+}
+
 static void explain_shapes(void **state)
 {
   mvm_policy *p = parse("pin off\nallow tool \"a.b\"\ntool \"a.b\" readonly "
@@ -437,7 +504,7 @@ static void summary_warnings(void **state)
 {
   mvm_policy *p = parse("pin off\nallow tool \"fs.read\"\n"
                         "allow tool \"web.*\"\ndeny tool \"fs.*\"\n"
-                        "allow endorse\nbudget calls 5\n");
+                        "allow endorse\nbudget calls 5\nversion 1\n");
   json_t *s = NULL;
   mvm_error err;
 
@@ -468,7 +535,7 @@ static void summary_warns_schema_endorse(void **state)
                         "allow endorse {\n  quarantined schema\n"
                         "  type bool\n}\n"
                         "allow endorse {\n  quarantined bool, int, enum\n}"
-                        "\n");
+                        "\nversion 1\n");
   json_t *s = NULL;
   mvm_error err;
 
@@ -484,6 +551,77 @@ static void summary_warns_schema_endorse(void **state)
   assert_non_null(strstr(json_string_value(json_object_get(
                              json_array_get(w, 1), "message")),
                          "'schema' query"));
+  json_decref(s);
+  mvm_policy_free(p);
+}
+
+/* Argument checks that cannot hold as written, and an open declassify
+ * rule, are flagged on their lines. */
+/* A policy without a version line parses, with a warning on line 1. */
+static void summary_warns_missing_version(void **state)
+{
+  mvm_policy *p = parse("allow user.show\n");
+  json_t *s = NULL;
+  mvm_error err;
+
+  assert_int_equal(mvm_policy_summary(p, &s, &err), MVM_OK);
+  json_t *w = json_object_get(s, "warnings");
+  assert_int_equal(json_array_size(w), 1);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(w, 0),
+                                                      "line")),
+                   1);
+  assert_non_null(strstr(json_string_value(json_object_get(
+                             json_array_get(w, 0), "message")),
+                         "no 'version 1' line"));
+  json_decref(s);
+  mvm_policy_free(p);
+}
+
+static void summary_warns_arguments(void **state)
+{
+  static const struct {
+    int line;
+    const char *message;
+  } want[] = {
+      {1, "pin off"},
+      {3, "directory '/nonexistent-mvm-dir' cannot be resolved"},
+      {4, "argument 'n' has min 10 above max 1"},
+      {7, "argument 'path' takes relative paths from '/tmp'"},
+      {10, "the pattern on path argument 'path' sees the value as written"},
+      {12, "declassify a value to any reader"},
+      {14, "a 'trusted when' line never applies"},
+  };
+  mvm_policy *p = parse("pin off\n"
+                        "allow tool \"fs.read\" {\n"
+                        "  arg path under \"/nonexistent-mvm-dir\"\n"
+                        "  arg n min 10 max 1\n"
+                        "}\n"
+                        "allow tool \"fs.list\" {\n"
+                        "  arg path under \"/tmp\" relative to \"/tmp\"\n"
+                        "}\n"
+                        "deny tool \"fs.*\" {\n"
+                        "  arg path pattern '.*\\.sh'\n"
+                        "}\n"
+                        "allow declassify\n"
+                        "tool \"fs.read\" readonly {\n"
+                        "  result trusted when arg path under "
+                        "\"/nonexistent-mvm-dir\"\n"
+                        "}\n"
+                        "version 1\n");
+  json_t *s = NULL;
+  mvm_error err;
+
+  assert_int_equal(mvm_policy_summary(p, &s, &err), MVM_OK);
+  json_t *w = json_object_get(s, "warnings");
+  assert_int_equal(json_array_size(w), sizeof want / sizeof want[0]);
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    const json_t *item = json_array_get(w, i);
+    const char *msg = json_string_value(json_object_get(item, "message"));
+    assert_int_equal(json_integer_value(json_object_get(item, "line")),
+                     want[i].line);
+    if (strstr(msg, want[i].message) == NULL)
+      fail_msg("warning %zu: '%s' lacks '%s'", i, msg, want[i].message);
+  }
   json_decref(s);
   mvm_policy_free(p);
 }
@@ -542,12 +680,15 @@ int main(void)
       cmocka_unit_test(counters_count),
       cmocka_unit_test(permissive_allows_everything),
       cmocka_unit_test(sink_labels),
+      cmocka_unit_test(result_secrets),
       cmocka_unit_test(explain_shapes),
       cmocka_unit_test(pins_persist_across_runs),
       cmocka_unit_test(confirmed_ask_pins),
       cmocka_unit_test(schema_changes_described),
       cmocka_unit_test(invalid_lock_file),
       cmocka_unit_test(summary_warnings),
+      cmocka_unit_test(summary_warns_missing_version),
+      cmocka_unit_test(summary_warns_arguments),
       cmocka_unit_test(summary_warns_schema_endorse),
       cmocka_unit_test(many_tools),
       cmocka_unit_test(no_user_turns_ask_into_deny),

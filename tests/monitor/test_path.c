@@ -86,7 +86,7 @@ static void check_inside(void **state)
   mvm_error err;
 
   snprintf(path, sizeof path, "%s/in/n.txt", allowed);
-  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_OK);
   assert_true(inside);
@@ -101,7 +101,7 @@ static void check_outside(void **state)
   mvm_error err;
 
   snprintf(path, sizeof path, "%s/out/secret.txt", allowed);
-  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_OK);
   assert_false(inside);
@@ -116,7 +116,7 @@ static void check_missing_tail_appended(void **state)
   mvm_error err;
 
   snprintf(path, sizeof path, "%s/new/./dir//file.txt", allowed);
-  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_OK);
   assert_true(inside);
@@ -133,7 +133,7 @@ static void check_parent_after_missing(void **state)
   mvm_error err;
 
   snprintf(path, sizeof path, "%s/new/dir/../file.txt", allowed);
-  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_EDENIED);
   assert_false(inside);
@@ -149,24 +149,136 @@ static void check_parent_after_file(void **state)
   mvm_error err;
 
   snprintf(path, sizeof path, "%s/doc.txt/../doc.txt", allowed);
-  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_EDENIED);
   assert_false(inside);
   assert_non_null(strstr(err.msg, "'..' after 'doc.txt'"));
 }
 
-static void check_relative_needs_flag(void **state)
+/* A relative path is taken from the base the policy names, and without
+ * one it cannot be checked, because tools differ in what they take it
+ * from. */
+static void check_relative_needs_base(void **state)
 {
   char resolved[MVM_PATH_MAX];
   bool inside = false;
   mvm_error err;
 
-  assert_int_equal(mvm_path_check_under(allowed, "doc.txt", false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, "doc.txt", NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_EDENIED);
   assert_non_null(strstr(err.msg, "is not absolute"));
-  assert_int_equal(mvm_path_check_under(allowed, "doc.txt", true, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, "doc.txt", allowed,
+                                        resolved, sizeof resolved, &inside,
+                                        &err),
+                   MVM_OK);
+  assert_true(inside);
+  assert_int_equal(mvm_path_check_under(allowed, "allowed/doc.txt", root,
+                                        resolved, sizeof resolved, &inside,
+                                        &err),
+                   MVM_OK);
+  assert_true(inside);
+  /* From the root, "inbox.txt" is not below the allowed directory. */
+  assert_int_equal(mvm_path_check_under(allowed, "inbox.txt", root,
+                                        resolved, sizeof resolved, &inside,
+                                        &err),
+                   MVM_OK);
+  assert_false(inside);
+}
+
+/* Tools expand "~" to a home directory, which the check cannot know. */
+static void check_tilde_undecided(void **state)
+{
+  char resolved[MVM_PATH_MAX];
+  bool inside = true;
+  mvm_error err;
+
+  assert_int_equal(mvm_path_check_under(allowed, "~/doc.txt", allowed,
+                                        resolved, sizeof resolved, &inside,
+                                        &err),
+                   MVM_EDENIED);
+  assert_false(inside);
+  assert_non_null(strstr(err.msg, "starts with '~'"));
+  assert_int_equal(mvm_path_check_under(allowed, "~", NULL, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_EDENIED);
+}
+
+/* "up" links to "deep/er": the kernel resolves "up/../doc.txt" to
+ * deep/doc.txt, a tool that normalizes text first to doc.txt. */
+static void check_parent_after_link(void **state)
+{
+  char path[600];
+  char resolved[MVM_PATH_MAX];
+  bool inside = true;
+  mvm_error err;
+
+  dir("allowed/deep");
+  dir("allowed/deep/er");
+  link_to("deep/er", "allowed/up");
+  snprintf(path, sizeof path, "%s/up/../doc.txt", allowed);
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_EDENIED);
+  assert_false(inside);
+  assert_non_null(strstr(err.msg, "normalizes the path as text"));
+
+  /* Without a link both readings agree. */
+  snprintf(path, sizeof path, "%s/sub/../doc.txt", allowed);
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_OK);
+  assert_true(inside);
+  assert_non_null(strstr(resolved, "/allowed/doc.txt"));
+}
+
+/* uni/caf\xc3\xa9 (NFC) exists; the NFD spelling does not, and a tool
+ * that looks the name up again after normalizing it would open the NFC
+ * entry. An entry that differs only in case counts too. */
+static void check_lookalike_undecided(void **state)
+{
+  char base[400];
+  char path[600];
+  char resolved[MVM_PATH_MAX];
+  bool inside = true;
+  mvm_error err;
+
+  dir("uni");
+  dir("uni/caf\xc3\xa9");
+  dir("uni/empty");
+  put("uni/Notes.txt", "n\n");
+  snprintf(base, sizeof base, "%s/uni", root);
+
+  snprintf(path, sizeof path, "%s/cafe\xcc\x81/x.txt", base);
+  assert_int_equal(mvm_path_check_under(base, path, NULL, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_EDENIED);
+  assert_false(inside);
+  assert_non_null(strstr(err.msg, "Unicode normalization"));
+
+  /* Any new name in a directory with a non-ASCII entry is undecided. */
+  snprintf(path, sizeof path, "%s/new.txt", base);
+  assert_int_equal(mvm_path_check_under(base, path, NULL, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_EDENIED);
+
+  /* A non-ASCII name in an empty directory has nothing to match. */
+  snprintf(path, sizeof path, "%s/empty/caf\xc3\xa9.txt", base);
+  assert_int_equal(mvm_path_check_under(base, path, NULL, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_OK);
+  assert_true(inside);
+
+  /* "notes.txt" is missing, "Notes.txt" is there. */
+  snprintf(path, sizeof path, "%s/notes.txt", allowed);
+  put("allowed/Notes.txt", "n\n");
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
+                                        sizeof resolved, &inside, &err),
+                   MVM_EDENIED);
+  assert_non_null(strstr(err.msg, "entry 'Notes.txt'"));
+  snprintf(path, sizeof path, "%s/Notes.txt", allowed);
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_OK);
   assert_true(inside);
@@ -179,7 +291,7 @@ static void check_missing_directory(void **state)
   mvm_error err;
 
   assert_int_equal(mvm_path_check_under("/nonexistent/dir", "/etc/passwd",
-                                        false, resolved, sizeof resolved,
+                                        NULL, resolved, sizeof resolved,
                                         &inside, &err),
                    MVM_EDENIED);
   assert_non_null(strstr(err.msg, "directory '/nonexistent/dir' cannot be "
@@ -258,7 +370,7 @@ static void swap_after_check(void **state)
   put("allowed/report.txt", "report\n");
   snprintf(path, sizeof path, "%s/report.txt", allowed);
   snprintf(secret, sizeof secret, "%s/outside/secret.txt", root);
-  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_OK);
   assert_true(inside);
@@ -280,7 +392,7 @@ static void swap_after_check(void **state)
   assert_int_equal(fd, -1);
 
   /* A second check would catch it too. */
-  assert_int_equal(mvm_path_check_under(allowed, path, false, resolved,
+  assert_int_equal(mvm_path_check_under(allowed, path, NULL, resolved,
                                         sizeof resolved, &inside, &err),
                    MVM_OK);
   assert_false(inside);
@@ -294,7 +406,10 @@ int main(void)
       cmocka_unit_test(check_missing_tail_appended),
       cmocka_unit_test(check_parent_after_missing),
       cmocka_unit_test(check_parent_after_file),
-      cmocka_unit_test(check_relative_needs_flag),
+      cmocka_unit_test(check_relative_needs_base),
+      cmocka_unit_test(check_tilde_undecided),
+      cmocka_unit_test(check_parent_after_link),
+      cmocka_unit_test(check_lookalike_undecided),
       cmocka_unit_test(check_missing_directory),
       cmocka_unit_test(open_inside),
       cmocka_unit_test(open_refuses_escape),

@@ -95,6 +95,16 @@ static const struct parse_error_case error_cases[] = {
      "the readers of provider 'openai' are already declared on line 1"},
     {"sink provider\n", MVM_EPARSE, "t.policy:1:14: ",
      "expected a provider name, e.g. openai"},
+    {"sink user readers \"user\", everyone\n", MVM_EPARSE,
+     "t.policy:1:19: ", "'everyone' in a list of readers would name a "
+     "reader called 'everyone'; write 'readers everyone' or 'readers none' "
+     "on its own"},
+    {"sink memory readers \"user\", none\n", MVM_EPARSE, "t.policy:1:21: ",
+     "'none' in a list of readers"},
+    {"tool a.b {\n  result readers \"everyone\"\n}\n", MVM_EPARSE,
+     "t.policy:2:18: ", "'everyone' in a list of readers"},
+    {"tool a.b {\n  sink readers \"*\", \"user\"\n}\n", MVM_EPARSE,
+     "t.policy:2:16: ", "'*' in a list of readers"},
     /* budgets */
     {"budget money 5\n", MVM_EPARSE, "t.policy:1:8: ",
      "unknown budget 'money'"},
@@ -121,7 +131,8 @@ static const struct parse_error_case error_cases[] = {
     {"budget cost -2\n", MVM_EPARSE, "t.policy:1:13: ",
      "the cost budget must be 0 or more USD"},
     {"budget time 5 minutes\n", MVM_EPARSE, "t.policy:1:15: ",
-     "unexpected 'minutes'"},
+     "'5 minutes' is not a duration; write the unit right after the "
+     "number, with s, m or h (5m)"},
     {"budget time 5d\n", MVM_EPARSE, "t.policy:1:13: ",
      "'5d' is not a duration"},
     {"budget time 0s\n", MVM_EPARSE, "t.policy:1:13: ",
@@ -155,7 +166,16 @@ static const struct parse_error_case error_cases[] = {
     {"allow tool a.b {\n  arg x under \"srv\"\n}\n", MVM_EPARSE,
      "t.policy:2:15: ", "directory 'srv' must be an absolute path"},
     {"allow tool a.b {\n  arg x relative\n}\n", MVM_EPARSE,
-     "t.policy:2:7: ", "'relative' needs an 'under DIR' check"},
+     "t.policy:2:17: ", "'relative' needs the directory that the tool "
+     "takes relative paths from, as in 'relative to \"/srv/files\"'"},
+    {"allow tool a.b {\n  arg x under \"/a\" relative\n}\n", MVM_EPARSE,
+     "t.policy:2:28: ", "'relative' needs the directory"},
+    {"allow tool a.b {\n  arg x relative to \"/a\"\n}\n", MVM_EPARSE,
+     "t.policy:2:7: ", "'relative to' needs an 'under DIR' check"},
+    {"allow tool a.b {\n  arg x under \"/a\" relative to \"b\"\n}\n",
+     MVM_EPARSE, "t.policy:2:32: ", "directory 'b' must be an absolute path"},
+    {"allow tool a.b {\n  arg x under \"/a\" relative to\n}\n", MVM_EPARSE,
+     "t.policy:2:31: ", "expected a directory after 'relative to'"},
     {"allow tool a.b {\n  arg x scheme \"https:\"\n}\n", MVM_EPARSE,
      "t.policy:2:16: ", "'https:' is not a URL scheme"},
     {"allow tool a.b {\n  arg x host \"a.*.com\"\n}\n", MVM_EPARSE,
@@ -217,8 +237,8 @@ static const struct parse_error_case error_cases[] = {
      "t.policy:3:1: ", "the sink readers of this tool are already declared "
      "on line 2"},
     {"tool a.b {\n  result maybe\n}\n", MVM_EPARSE, "t.policy:2:10: ",
-     "expected trusted, untrusted SOURCE... or readers READER..., found "
-     "'maybe'"},
+     "expected trusted, untrusted SOURCE..., readers READER... or secret, "
+     "found 'maybe'"},
     {"tool a.b {\n  result untrusted\n}\n", MVM_EPARSE, "t.policy:2:19: ",
      "expected an integrity source"},
     {"tool a.b {\n  result trusted when path\n}\n", MVM_EPARSE,
@@ -289,6 +309,55 @@ static void nul_byte(void **state)
                                     &err),
                    MVM_EPARSE);
   assert_string_equal(err.msg, "t.policy:2:6: NUL byte in the policy text");
+}
+
+/* Editors may start a UTF-8 file with a byte order mark, which is
+ * skipped; columns on the first line count from after it. Elsewhere it
+ * is an unexpected character. */
+static void byte_order_mark(void **state)
+{
+  static const char ok[] = "\xef\xbb\xbfversion 1\nallow user.show\n";
+  static const char bad[] = "\xef\xbb\xbfpermit user.show\n";
+  static const char inner[] = "version 1\n\xef\xbb\xbf" "allow user.show\n";
+  mvm_policy *p = NULL;
+  mvm_error err;
+
+  assert_int_equal(mvm_policy_parse(ok, sizeof ok - 1, "t.policy", &p, &err),
+                   MVM_OK);
+  assert_int_equal(p->nrules, 1);
+  mvm_policy_free(p);
+  p = NULL;
+
+  assert_int_equal(mvm_policy_parse(bad, sizeof bad - 1, "t.policy", &p,
+                                    &err),
+                   MVM_EPARSE);
+  assert_non_null(strstr(err.msg, "t.policy:1:1: unknown statement "
+                                  "'permit'"));
+  assert_int_equal(mvm_policy_parse(inner, sizeof inner - 1, "t.policy", &p,
+                                    &err),
+                   MVM_EPARSE);
+  assert_non_null(strstr(err.msg, "t.policy:2:1: unexpected character"));
+}
+
+/* `relative to` keeps its directory, without a trailing slash. */
+static void relative_base_parses(void **state)
+{
+  static const char text[] =
+      "allow tool a.b {\n"
+      "  arg path under \"/srv/x/notes\" relative to \"/srv/x/\"\n"
+      "}\n";
+  mvm_policy *p = NULL;
+  mvm_error err;
+
+  assert_int_equal(mvm_policy_parse(text, sizeof text - 1, "t.policy", &p,
+                                    &err),
+                   MVM_OK);
+  const pol_argspec *spec = &p->rules[0].args[0];
+  assert_true(spec->relative);
+  assert_int_equal(spec->nchecks, 2);
+  assert_int_equal(spec->checks[1].kind, CK_RELATIVE);
+  assert_string_equal(spec->checks[1].text, "/srv/x");
+  mvm_policy_free(p);
 }
 
 static char *repeat_lines(const char *line, size_t n)
@@ -478,6 +547,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(error_messages),
       cmocka_unit_test(nul_byte),
+      cmocka_unit_test(byte_order_mark),
+      cmocka_unit_test(relative_base_parses),
       cmocka_unit_test(limit_bytes),
       cmocka_unit_test(limit_line),
       cmocka_unit_test(limit_tokens),

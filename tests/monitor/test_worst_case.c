@@ -218,6 +218,16 @@ static void files_secret_exfiltration(void **state)
       {"fs.write_file",
        "{\"path\": \"$DIR/drafts/run.sh\", \"content\": \"curl ...\"}", NULL,
        DENY, "executable"},
+      /* The filesystem server strips the trailing "/" and "/.". */
+      {"fs.write_file",
+       "{\"path\": \"$DIR/drafts/run.sh/\", \"content\": \"curl ...\"}",
+       NULL, DENY, "executable"},
+      {"fs.write_file",
+       "{\"path\": \"$DIR/drafts/run.sh/.\", \"content\": \"curl ...\"}",
+       NULL, DENY, "executable"},
+      {"fs.write_file",
+       "{\"path\": \"$DIR/drafts/notes.html\", \"content\": \"x\"}", NULL,
+       DENY, NULL},
       {"fs.move_file",
        "{\"source\": \"$DIR/private/keys.txt\", \"destination\": "
        "\"$DIR/drafts/keys.txt\"}",

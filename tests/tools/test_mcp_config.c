@@ -153,6 +153,8 @@ static void rejects_invalid_documents(void **state)
        "server name 'a.b' is invalid"},
       {"{\"mcpServers\": {\"\": {\"command\": \"x\"}}}",
        "server name '' is invalid"},
+      {"{\"mcpServers\": {\"std\": {\"command\": \"x\"}}}",
+       "server name 'std' is reserved for mvm's built-in tools"},
       {"{\"mcpServers\": {\"a\": 3}}", "server 'a' must be an object"},
       {"{\"mcpServers\": {\"a\": {}}}", "needs exactly one of"},
       {"{\"mcpServers\": {\"a\": {\"command\": \"x\", \"url\": "
@@ -180,7 +182,13 @@ static void rejects_invalid_documents(void **state)
        "'websocket' is not one of"},
       {"{\"mcpServers\": {\"a\": {\"url\": \"http://127.0.0.1/\", "
        "\"headers\": {\"Bad Name\": \"v\"}}}}",
-       "header 'Bad Name' must be a token"},
+       "header \"Bad Name\" must be a token"},
+      {"{\"mcpServers\": {\"a\": {\"url\": \"http://127.0.0.1/\", "
+       "\"headers\": {\"X\\r\\nY\": \"v\"}}}}",
+       "header \"X\\r\\nY\" must be a token"},
+      {"{\"mcpServers\": {\"a\": {\"command\": \"x\", "
+       "\"disabled\": \"yes\"}}}",
+       "server 'a': \"disabled\" must be true or false"},
       {"{\"mcpServers\": {\"a\": {\"url\": \"http://127.0.0.1/\", "
        "\"headers\": {\"X\": \"a\\r\\nInjected: 1\"}}}}",
        "contains a line break"},

@@ -224,6 +224,55 @@ static void reports_exit_status(void **state)
   assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);
 }
 
+static void exit_message_quotes_stderr_tail(void **state)
+{
+  /* A stack trace: the error line comes before several frames and a
+   * version line, as node prints it for a missing module. */
+  mvm_mcp_transport *t =
+      open_sh("echo 'Error: Cannot find module /nope.js' >&2; "
+              "echo '    at frame one' >&2; echo '    at frame two' >&2; "
+              "echo '' >&2; echo '  code: MODULE_NOT_FOUND' >&2; "
+              "echo 'Node.js v20' >&2; exit 1",
+              NULL);
+  char *msg = NULL;
+  mvm_error err = {0};
+
+  mcp_test_log_start(MVM_LOG_WARN);
+  assert_int_equal(recv_msg(t, &msg, &err), MVM_EIO);
+  assert_non_null(strstr(err.msg, "exited with status 1; its last 5 "
+                                  "stderr lines:\n"));
+  assert_non_null(strstr(err.msg, "\n  Error: Cannot find module "
+                                  "/nope.js\n      at frame one\n"));
+  assert_non_null(strstr(err.msg, "\n  Node.js v20"));
+  /* The caller prints the error; a warning would show it a second time. */
+  assert_int_equal(mcp_test_log_count("exited with status"), 0);
+  t->ops->close(t);
+  mcp_test_log_stop();
+}
+
+static void exit_message_keeps_newest_lines(void **state)
+{
+  /* 60 lines of 30 bytes: more than the message holds, so it keeps the
+   * newest lines whole and states how many. */
+  mvm_mcp_transport *t =
+      open_sh("i=0; while [ $i -lt 60 ]; do "
+              "printf 'noise line %02d ..............\\n' $i >&2; "
+              "i=$((i+1)); done; echo 'the last line' >&2; exit 2",
+              NULL);
+  char *msg = NULL;
+  mvm_error err = {0};
+
+  assert_int_equal(recv_msg(t, &msg, &err), MVM_EIO);
+  assert_non_null(strstr(err.msg, "exited with status 2; its last "));
+  assert_non_null(strstr(err.msg, "\n  noise line 59 ..."));
+  assert_null(strstr(err.msg, "noise line 00"));
+  assert_true(strlen(err.msg) > 400);
+  size_t n = strlen(err.msg);
+  assert_string_equal(err.msg + n - strlen("\n  the last line"),
+                      "\n  the last line");
+  t->ops->close(t);
+}
+
 static void reports_killing_signal(void **state)
 {
   mvm_mcp_transport *t = open_sh("kill -9 $$", NULL);
@@ -336,6 +385,8 @@ int main(void)
       cmocka_unit_test(times_out_without_message),
       cmocka_unit_test(overlong_message_is_dropped),
       cmocka_unit_test(reports_exit_status),
+      cmocka_unit_test(exit_message_quotes_stderr_tail),
+      cmocka_unit_test(exit_message_keeps_newest_lines),
       cmocka_unit_test(reports_killing_signal),
       cmocka_unit_test(write_to_closed_stdin_is_eio),
       cmocka_unit_test(closes_and_reaps),

@@ -899,7 +899,12 @@ static void input_is_checked(void **state)
                    MVM_EINVAL);
   assert_int_equal(mvm_vm_run(vm, text, NULL, NULL, NULL, &err),
                    MVM_EINVAL);
-  assert_string_equal(err.msg, "input for %n must be int");
+  assert_string_equal(err.msg,
+                      "invalid input \"x\" for '.input %n int' in "
+                      "'test.mvs': pass a value of type int as JSON with "
+                      "mvm run --input-json VALUE");
+  assert_int_equal(mvm_program_check_input(p, text, &err), MVM_EINVAL);
+  assert_int_equal(mvm_program_check_input(p, num, &err), MVM_OK);
   assert_int_equal(mvm_vm_run(vm, num, NULL, &result, NULL, &err), MVM_OK);
   assert_int_equal(json_integer_value(result), 4);
   json_decref(result);
