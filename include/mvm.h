@@ -334,6 +334,9 @@ typedef struct mvm_decision {
   mvm_verdict verdict;
   char rule[MVM_RULE_MAX];     /* the rule that decided, e.g. "policy.mvp:12" */
   char reason[MVM_REASON_MAX]; /* names the offending value or label */
+  /* True when a budget (calls, tokens, cost, time) denied the effect, not
+   * a rule; the VM then fails with MVM_EBUDGET instead of MVM_EDENIED. */
+  bool budget;
 } mvm_decision;
 
 typedef struct mvm_monitor_ops {

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/render.h"
 #include "monitor/lock.h"
+#include "tools/builtin_pure.h"
 
 #define ARG_PREVIEW 100
 #define RESULT_PREVIEW 100
@@ -285,6 +286,12 @@ static void report_hidden(mvm_render *r)
     enum hidden_kind kind = hidden_kind(load, lock, &shadowed);
     const char *target = json_string_value(json_object_get(load, "target"));
     char name[600];
+    /* The std tools are bound in every run; a policy that does not allow
+     * them is the common case, not news. */
+    if (kind == HIDDEN_NO_RULE && target != NULL &&
+        strncmp(target, MVM_BUILTIN_PURE_SERVER ".",
+                strlen(MVM_BUILTIN_PURE_SERVER ".")) == 0)
+      continue;
     if (shadowed != NULL)
       snprintf(name, sizeof name, "%s (shadows %s)", target, shadowed);
     else

@@ -29,6 +29,7 @@ static void decide_set(mvm_decision *d, mvm_verdict v, const char *rule,
   va_list ap;
 
   d->verdict = v;
+  d->budget = false;
   snprintf(d->rule, sizeof d->rule, "%s", rule);
   va_start(ap, fmt);
   vsnprintf(d->reason, sizeof d->reason, fmt, ap);
@@ -495,6 +496,7 @@ static bool over_time(pol_monitor *m, mvm_decision *d)
     pol_loc(p, b->line, loc, sizeof loc);
     decide_set(d, MVM_VERDICT_DENY, loc, "%s: the time budget is exhausted: "
                "%.0f s of %.0f s used", loc, elapsed, b->limit);
+    d->budget = true;
     return true;
   }
   return false;
@@ -515,6 +517,7 @@ static bool over_calls(pol_monitor *m, const pol_tool_info *info,
     decide_set(d, MVM_VERDICT_DENY, loc, "%s: the budget of tool calls is "
                "exhausted: %llu of %.0f used", loc,
                (unsigned long long)m->counters.tool_calls, b->limit);
+    d->budget = true;
     return true;
   }
   for (size_t i = 0; i < info->nbudgets; i++) {
@@ -526,6 +529,7 @@ static bool over_calls(pol_monitor *m, const pol_tool_info *info,
     decide_set(d, MVM_VERDICT_DENY, loc, "%s: the budget of calls to '%s' "
                "is exhausted: %llu of %.0f used", loc, b->pattern,
                (unsigned long long)used, b->limit);
+    d->budget = true;
     return true;
   }
   return false;
@@ -545,12 +549,14 @@ static bool over_model_budget(pol_monitor *m, mvm_decision *d)
       decide_set(d, MVM_VERDICT_DENY, loc, "%s: the token budget is "
                  "exhausted: %llu of %.0f tokens used", loc,
                  (unsigned long long)tokens, b->limit);
+      d->budget = true;
       return true;
     }
     if (b->kind == BUDGET_COST && c->cost_usd >= b->limit) {
       decide_set(d, MVM_VERDICT_DENY, loc, "%s: the cost budget is "
                  "exhausted: %.4f of %.4f USD used", loc, c->cost_usd,
                  b->limit);
+      d->budget = true;
       return true;
     }
   }

@@ -56,6 +56,7 @@ static int guard_check(void *self, const mvm_effect *effect,
   if (rc) {
     /* An internal failure of the policy is a deny, never an allow. */
     out->verdict = MVM_VERDICT_DENY;
+    out->budget = false;
     snprintf(out->rule, sizeof out->rule, "monitor.error");
     snprintf(out->reason, sizeof out->reason, "the monitor failed: %.400s",
              inner_err.msg);
@@ -66,6 +67,7 @@ static int guard_check(void *self, const mvm_effect *effect,
     if (mvm_audit_append_decision(g->audit, g->run_id, effect, out, &aerr)) {
       note_audit_failure(g, &aerr);
       out->verdict = MVM_VERDICT_DENY;
+      out->budget = false;
       snprintf(out->rule, sizeof out->rule, "audit.unavailable");
       snprintf(out->reason, sizeof out->reason,
                "denied because the decision could not be written to the "

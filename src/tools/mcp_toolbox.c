@@ -8,16 +8,29 @@
 #include "base/json.h"
 #include "tools/mcp_client.h"
 
+/* A transport reports a server that exited or closed its pipes as
+ * MVM_EIO. To the VM that is a failed tool server, like a protocol error,
+ * not a local file or system error. */
+static int tool_status(int rc, mvm_error *err)
+{
+  if (rc != MVM_EIO)
+    return rc;
+  if (err != NULL)
+    err->code = MVM_ETOOL;
+  return MVM_ETOOL;
+}
+
 static int box_list(void *self, json_t **tools, mvm_error *err)
 {
-  return mvm_mcp_client_list_tools(self, tools, err);
+  return tool_status(mvm_mcp_client_list_tools(self, tools, err), err);
 }
 
 static int box_call(void *self, const char *name, const json_t *args,
                     const mvm_tool_call_opts *opts, json_t **result,
                     mvm_error *err)
 {
-  return mvm_mcp_client_call_tool(self, name, args, opts, result, err);
+  return tool_status(
+      mvm_mcp_client_call_tool(self, name, args, opts, result, err), err);
 }
 
 static void box_close(void *self)

@@ -191,7 +191,7 @@ int mvm_exec_mem_store(mvm_vm *vm, const mvm_insn *in)
   if (rc) {
     rc = mvm_vm_abort(vm, in, rc, "out of memory");
   } else if (!allowed) {
-    rc = mvm_vm_fail(vm, in, MVM_EDENIED, "writing memory '%s' is denied: "
+    rc = mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "writing memory '%s' is denied: "
                      "%s (rule %s)", key, d.reason, d.rule);
   } else {
     mvm_error_clear(&merr);

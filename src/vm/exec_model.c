@@ -75,7 +75,7 @@ int mvm_exec_model_load(mvm_vm *vm, const mvm_insn *in)
   }
   if (!allowed) {
     json_decref(identity);
-    return mvm_vm_fail(vm, in, MVM_EDENIED, "loading model '%s' is denied: "
+    return mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "loading model '%s' is denied: "
                        "%s (rule %s)", name, d.reason, d.rule);
   }
 
@@ -139,8 +139,11 @@ static int call_model(mvm_vm *vm, const mvm_insn *in, mvm_model_slot *slot,
   int rc = slot->model.ops->call(slot->model.self, request, &stream, &r,
                                  &merr);
   if (rc) {
+    /* A model that timed out or could not be read is a model failure to
+     * the program, whatever transport error the adapter saw. */
+    int status = rc == MVM_ETIMEOUT || rc == MVM_EIO ? MVM_EMODEL : rc;
     *failed = true;
-    return mvm_vm_fail(vm, in, rc, "model '%s' failed: %s", slot->name,
+    return mvm_vm_fail(vm, in, status, "model '%s' failed: %s", slot->name,
                        merr.msg);
   }
   if (!json_is_object(r)) {
@@ -212,7 +215,7 @@ int mvm_exec_model_call(mvm_vm *vm, const mvm_insn *in)
   if (rc)
     rc = mvm_vm_abort(vm, in, rc, "out of memory");
   else if (!allowed)
-    rc = mvm_vm_fail(vm, in, MVM_EDENIED, "calling model '%s' is denied: "
+    rc = mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "calling model '%s' is denied: "
                      "%s (rule %s)", slot->name, d.reason, d.rule);
   else
     rc = call_model(vm, in, slot, request, &reply, &failed);
@@ -276,7 +279,7 @@ int mvm_exec_model_query(mvm_vm *vm, const mvm_insn *in)
   if (rc)
     rc = mvm_vm_abort(vm, in, rc, "out of memory");
   else if (!allowed)
-    rc = mvm_vm_fail(vm, in, MVM_EDENIED, "the quarantined query to model "
+    rc = mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "the quarantined query to model "
                      "'%s' is denied: %s (rule %s)", slot->name, d.reason,
                      d.rule);
   else

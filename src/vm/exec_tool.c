@@ -104,7 +104,7 @@ int mvm_exec_tool_load(mvm_vm *vm, const mvm_insn *in)
   }
   rc = decide_load(vm, in, server, desc, &allowed, &d);
   if (rc == MVM_OK && !allowed)
-    rc = mvm_vm_fail(vm, in, MVM_EDENIED, "loading tool '%s' is denied: %s "
+    rc = mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "loading tool '%s' is denied: %s "
                      "(rule %s)", full, d.reason, d.rule);
   if (rc || !allowed) {
     free(server);
@@ -518,7 +518,16 @@ static int dispatch_one(mvm_vm *vm, const mvm_insn *in, mvm_value *hist,
   if (tool == NULL || !json_is_object(args)) {
     const char *parse_error = json_string_value(
         json_object_get(call, "arguments_error"));
-    if (tool == NULL)
+    const char *dot = name != NULL ? strchr(name, '.') : NULL;
+    char wire[300];
+    if (dot != NULL)
+      snprintf(wire, sizeof wire, "%.*s__%s", (int)(dot - name), name,
+               dot + 1);
+    if (tool == NULL && dot != NULL &&
+        mvm_toolset_find_offered(tools, wire) != NULL)
+      snprintf(text, sizeof text, "tool '%s' was not offered under that "
+               "name; it is offered as '%s'", name, wire);
+    else if (tool == NULL)
       snprintf(text, sizeof text, "tool '%s' was not offered; use one of "
                "the tools listed in the request", name ? name : "");
     else

@@ -38,7 +38,7 @@ int mvm_exec_user_show(mvm_vm *vm, const mvm_insn *in)
   if (rc) {
     rc = mvm_vm_abort(vm, in, rc, "out of memory");
   } else if (!allowed) {
-    rc = mvm_vm_fail(vm, in, MVM_EDENIED, "showing the value to the user "
+    rc = mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "showing the value to the user "
                      "is denied: %s (rule %s)", d.reason, d.rule);
   } else {
     mvm_error uerr;
@@ -83,7 +83,7 @@ static int decide_ask(mvm_vm *vm, const mvm_insn *in, const char *kind)
   if (rc)
     return mvm_vm_abort(vm, in, rc, "out of memory");
   if (!allowed)
-    return mvm_vm_fail(vm, in, MVM_EDENIED, "asking the user is denied: %s "
+    return mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "asking the user is denied: %s "
                        "(rule %s)", d.reason, d.rule);
   return MVM_OK;
 }
@@ -183,7 +183,7 @@ static int change_label(mvm_vm *vm, const mvm_insn *in, mvm_effect_kind kind,
   if (rc)
     return mvm_vm_abort(vm, in, rc, "out of memory");
   if (!allowed)
-    return mvm_vm_fail(vm, in, MVM_EDENIED, "%s is denied: %s (rule %s)",
+    return mvm_vm_fail(vm, in, mvm_vm_denial_status(&d), "%s is denied: %s (rule %s)",
                        mvm_effect_name(kind), d.reason, d.rule);
   mvm_vm_record(vm, &e, &d, detail);
 

@@ -148,4 +148,11 @@ int mvm_vm_check_size(mvm_vm *vm, const mvm_insn *in, size_t len,
 /* The failure label target of an instruction, or -1. */
 int32_t mvm_vm_fail_target(const mvm_insn *in);
 
+/* The status an instruction fails with when its effect is denied:
+ * MVM_EBUDGET when a budget decided, else MVM_EDENIED. */
+static inline int mvm_vm_denial_status(const mvm_decision *d)
+{
+  return d->budget ? MVM_EBUDGET : MVM_EDENIED;
+}
+
 #endif

@@ -250,6 +250,104 @@ static void compatible_streamed(void **state)
   run_case(&c);
 }
 
+/* Writes text to dir/name and returns the path in a static buffer. */
+static const char *write_file(const char *dir, const char *name,
+                              const char *text)
+{
+  static char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+/* Runs the agent against the mock with the given model config and policy
+ * texts; returns the exit code, with stderr in *err_out. */
+static int run_failing(mvm_mock_provider *mock, const char *model_config,
+                       const char *policy, char **err_out)
+{
+  char state[] = "/tmp/mvm-run-state-XXXXXX";
+  char config_path[600];
+  char policy_path[600];
+  char base[300];
+  char agent[512];
+  char *out = NULL;
+
+  assert_non_null(mkdtemp(state));
+  snprintf(config_path, sizeof config_path, "%s",
+           write_file(state, "models.json", model_config));
+  snprintf(policy_path, sizeof policy_path, "%s",
+           write_file(state, "run.policy", policy));
+  snprintf(agent, sizeof agent, "%s", mvm_test_path("lib/agent.mvs"));
+  snprintf(base, sizeof base, "%s/v1", mvm_mock_url(mock));
+  setenv("OPENAI_BASE_URL", base, 1);
+  setenv("OPENAI_API_KEY", "sk-test-openai-0123456789", 1);
+  setenv("MVM_STATE_DIR", state, 1);
+  unsetenv("MVM_CONFIG");
+
+  char *argv[] = {(char *)mvm_bin(), "run", agent, "--input", "Weather?",
+                  "--model", "openai:gpt-4.1-mini", "--model-config",
+                  config_path, "--policy", policy_path, "--no-input",
+                  "--quiet", NULL};
+  int code = run_mvm(argv, &out, err_out);
+  free(out);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", state);
+  assert_int_equal(system(cmd), 0);
+  return code;
+}
+
+static const char run_policy[] =
+    "version 1\npin off\nallow model \"openai:*\"\nallow tool \"std.*\"\n"
+    "tool \"std.*\" readonly {\n  result trusted\n}\nallow user.show\n";
+
+/* A model request that times out is a model failure: exit code 7, not
+ * the tool servers' 8. */
+static void model_timeout_exits_7(void **state)
+{
+  mvm_mock_provider *mock = mvm_mock_start();
+  mvm_mock_response slow = {.status = 200, .content_type = "application/json",
+                            .body = "{}", .delay_ms = 3000};
+  char *err = NULL;
+
+  assert_non_null(mock);
+  assert_int_equal(mvm_mock_push(mock, &slow), 0);
+  int code = run_failing(mock,
+                         "{\"stream\": false, \"timeout_s\": 0.3, "
+                         "\"retry\": {\"max_attempts\": 1}}\n",
+                         run_policy, &err);
+  if (code != 7)
+    fail_msg("mvm run exited %d, expected 7; stderr:\n%s", code, err);
+  assert_non_null(strstr(err, "timed out"));
+  free(err);
+  mvm_mock_stop(mock);
+}
+
+/* A token budget that denies the second model call ends the run with the
+ * budget exit code 6, not the denial code 5. */
+static void token_budget_exits_6(void **state)
+{
+  mvm_mock_provider *mock = mvm_mock_start();
+  char policy[512];
+  char *err = NULL;
+
+  assert_non_null(mock);
+  push(mock, WIRE "openai_tools.json", "application/json");
+  snprintf(policy, sizeof policy, "%sbudget tokens 10\n", run_policy);
+  int code = run_failing(mock,
+                         "{\"stream\": false, \"retry\": "
+                         "{\"max_attempts\": 1}}\n",
+                         policy, &err);
+  if (code != 6)
+    fail_msg("mvm run exited %d, expected 6; stderr:\n%s", code, err);
+  assert_non_null(strstr(err, "token budget is exhausted"));
+  assert_int_equal(mvm_mock_request_count(mock), 1);
+  free(err);
+  mvm_mock_stop(mock);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -259,6 +357,8 @@ int main(void)
       cmocka_unit_test(anthropic_whole),
       cmocka_unit_test(compatible_whole),
       cmocka_unit_test(compatible_streamed),
+      cmocka_unit_test(model_timeout_exits_7),
+      cmocka_unit_test(token_budget_exits_6),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
