@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "models/replay.h"
 #include "models/spec.h"
+#include "monitor/policy.h"
 #include "runtime/agent.h"
 #include "runtime/builtins.h"
 #include "runtime/connect.h"
@@ -462,6 +463,27 @@ static int open_tools(struct run *r)
 
 /* ------------------------------------------------------------ policy */
 
+/* Shows the warnings of `mvm policy check` at the start of a run, since
+ * a policy that weakens itself should not go unnoticed. */
+static void notice_policy_warnings(struct run *r)
+{
+  json_t *summary = NULL;
+  mvm_error err;
+  const json_t *warning;
+  size_t i;
+
+  if (r->policy.state == NULL ||
+      mvm_policy_summary(r->policy.state, &summary, &err) != MVM_OK)
+    return;
+  json_array_foreach(json_object_get(summary, "warnings"), i, warning)
+  {
+    notice(r, "warning: %s:%lld: %s", r->policy_path,
+           (long long)json_integer_value(json_object_get(warning, "line")),
+           json_string_value(json_object_get(warning, "message")));
+  }
+  json_decref(summary);
+}
+
 static int open_policy(struct run *r)
 {
   int rc = mvm_agent_policy_open(r->policy_path, &r->policy, r->err);
@@ -472,6 +494,8 @@ static int open_policy(struct run *r)
   if (r->policy.permissive)
     notice(r, "UNSAFE: --policy permissive turns the monitor off; every "
               "effect is allowed and only logged");
+  else
+    notice_policy_warnings(r);
 
   rc = mvm_guard_init(&r->guard, &r->policy.monitor, r->audit,
                       r->result->run_id, r->err);
