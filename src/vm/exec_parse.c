@@ -8,16 +8,8 @@
 
 #include "base/buf.h"
 #include "base/json.h"
-#include "vm/vm_internal.h"
-
-/* NOTE: JSON Schema validation comes from src/value/schema.h, which is
- * built separately; without it json.check fails with MVM_EUNSUPPORTED. */
-#if __has_include("value/schema.h")
 #include "value/schema.h"
-#define HAVE_SCHEMA 1
-#else
-#define HAVE_SCHEMA 0
-#endif
+#include "vm/vm_internal.h"
 
 /* Writes json (stolen) to operand 0 with operand 1's label. */
 static int write_from(mvm_vm *vm, const mvm_insn *in, json_t *json)
@@ -164,7 +156,6 @@ int mvm_exec_json_parse(mvm_vm *vm, const mvm_insn *in)
  * a checked one. */
 int mvm_exec_json_check(mvm_vm *vm, const mvm_insn *in)
 {
-#if HAVE_SCHEMA
   const json_t *value = mvm_vm_arg_json(vm, in, 1);
   mvm_schema *schema = NULL;
   mvm_error serr;
@@ -184,11 +175,6 @@ int mvm_exec_json_check(mvm_vm *vm, const mvm_insn *in)
   if (rc)
     return mvm_vm_fail(vm, in, MVM_ESCHEMA, "%s", serr.msg);
   return write_from(vm, in, json_incref((json_t *)value));
-#else
-  return mvm_vm_fail(vm, in, MVM_EUNSUPPORTED,
-                     "JSON Schema validation is not available in this "
-                     "build");
-#endif
 }
 
 /* json.dump %dst, %value

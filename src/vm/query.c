@@ -8,16 +8,8 @@
 
 #include "base/buf.h"
 #include "base/json.h"
-#include "vm/query.h"
-
-/* NOTE: without src/value/schema.h no output of a schema query is valid,
- * so the query gives null. */
-#if __has_include("value/schema.h")
 #include "value/schema.h"
-#define HAVE_SCHEMA 1
-#else
-#define HAVE_SCHEMA 0
-#endif
+#include "vm/query.h"
 
 /* The schema X must match in {"answer": X}. */
 static json_t *answer_schema(const char *type, const json_t *spec)
@@ -198,18 +190,12 @@ static json_t *as_enum(const json_t *c, const json_t *values)
 
 static json_t *as_schema(const json_t *c, const json_t *schema)
 {
-#if HAVE_SCHEMA
   mvm_schema *compiled = NULL;
   if (mvm_schema_compile(schema, &compiled, NULL) != MVM_OK)
     return NULL;
   bool valid = mvm_schema_validate(compiled, c, NULL) == MVM_OK;
   mvm_schema_free(compiled);
   return valid ? json_incref((json_t *)c) : NULL;
-#else
-  (void)c;
-  (void)schema;
-  return NULL;
-#endif
 }
 
 int mvm_query_parse(const char *type, const json_t *spec, const char *text,

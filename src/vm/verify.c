@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "value/schema.h"
 #include "vm/program.h"
 
 /* The verifier keeps one state per instruction and register; this bounds
@@ -605,6 +606,24 @@ static void check_format(verifier *v, const mvm_insn *in,
   }
 }
 
+/* Compiles the literal schema of json.check, so an invalid schema (a
+ * $ref that names nothing, an unknown type) is a verification error and
+ * not a failure at run time. */
+static void check_schema(verifier *v, const mvm_insn *in,
+                         const mvm_operand *op)
+{
+  mvm_schema *schema = NULL;
+  mvm_error err;
+
+  mvm_error_clear(&err);
+  if (mvm_schema_compile(op->value, &schema, &err) == MVM_OK) {
+    mvm_schema_free(schema);
+    return;
+  }
+  add_message(v, MVM_DIAG_ERROR, in->line, op->col,
+              "'json.check' schema is invalid: %s", err.msg);
+}
+
 static void check_operands(verifier *v, size_t i)
 {
   const mvm_insn *in = &v->p->insns[i];
@@ -618,6 +637,10 @@ static void check_operands(verifier *v, size_t i)
 
     if (oi->kind == 'f') {
       check_format(v, in, op, regs);
+      continue;
+    }
+    if (in->op == MVM_OP_JSON_CHECK && oi->kind == 'j') {
+      check_schema(v, in, op);
       continue;
     }
     if (oi->kind != 'r' && oi->kind != 'u' && oi->kind != 'x')
