@@ -14,6 +14,7 @@
 #include "cli/term.h"
 #include "mvm.h"
 #include "runtime/agent.h"
+#include "tools/mcp_stdio.h"
 
 static const char usage[] =
     "usage: mvm run TASK [OPTIONS]\n"
@@ -67,6 +68,12 @@ static const char usage[] =
     "                       and labels\n"
     "  --help               show this text\n"
     "\n"
+    "Ctrl-C stops the run: the model and tool calls in progress are\n"
+    "cancelled, the servers are stopped, and the audit log and the manifest\n"
+    "are written. A second Ctrl-C kills the MCP servers and exits at once:\n"
+    "the audit log keeps every decision made so far, but the run gets no\n"
+    "manifest and no end record.\n"
+    "\n"
     "Exit codes: 0 done, 1 the program failed, 3 invalid program, 4 bad\n"
     "configuration or policy, 5 stopped by a denial, 6 budget or limit,\n"
     "7 model error, 8 tool server error, 10 file error, 130 interrupted.\n";
@@ -85,14 +92,29 @@ struct run_opts {
 
 static volatile sig_atomic_t interrupted;
 
-/* The first Ctrl-C asks the run to stop cleanly; a second one kills. */
+/* The first Ctrl-C stops the run cleanly: the audit log and the manifest
+ * are written, and the servers are shut down. A second one kills the
+ * servers' process groups, which the terminal's SIGINT does not reach,
+ * then ends mvm by SIGINT at once. Only async-signal-safe calls here. */
 static void on_sigint(int sig)
 {
-  static const char msg[] = "\nmvm: interrupting: stopping the model and "
-                            "tool calls in progress (Ctrl-C again to kill)\n";
+  static const char first[] =
+      "\nmvm: interrupting: stopping the model and tool calls in progress "
+      "(Ctrl-C again to exit at once, without a manifest)\n";
+  static const char second[] = "\nmvm: killed the MCP servers; exiting "
+                               "without a manifest\n";
+
+  if (interrupted) {
+    mvm_mcp_stdio_kill_all();
+    (void)!write(STDERR_FILENO, second, sizeof second - 1);
+    /* SIGINT is blocked in its own handler, so the raised one ends mvm
+     * when the handler returns. */
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
   interrupted = 1;
-  signal(sig, SIG_DFL);
-  (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)!write(STDERR_FILENO, first, sizeof first - 1);
 }
 
 /* Matches --name=VALUE or --name VALUE, advancing *i past the value. */

@@ -5,8 +5,9 @@
 
 #include "monitor/policy.h"
 #include "runtime/connect.h"
-#include "tools/mcp_config.h"
 #include "runtime/settings.h"
+#include "runtime/wrap.h"
+#include "tools/mcp_config.h"
 
 /* The permissive monitor allows every effect and labels nothing beyond
  * the VM's defaults. Runs with it are marked unsafe in the manifest. */
@@ -65,6 +66,8 @@ int mvm_agent_open_servers(const char *mcp_config,
                            const mvm_agent_hooks *hooks, mvm_toolbox *boxes,
                            size_t max, size_t *n, mvm_error *err)
 {
+  volatile sig_atomic_t *interrupted =
+      hooks != NULL ? hooks->interrupted : NULL;
   mvm_mcp_config *config = NULL;
   mvm_mcp_client_opts opts;
   int rc;
@@ -84,8 +87,33 @@ int mvm_agent_open_servers(const char *mcp_config,
   }
 
   mvm_mcp_client_opts_init(&opts);
+  /* An interrupt ends the wait for initialize and tools/list at once. */
+  opts.cancelled = mvm_wrap_flag_set;
+  opts.cancelled_ctx = (void *)interrupted;
   for (size_t i = 0; i < config->count; i++) {
+    const char *name = config->servers[i].name;
+
+    if (mvm_wrap_flag_set((void *)interrupted)) {
+      rc = mvm_error_set(err, MVM_ECANCELLED, "run",
+                         "interrupted before MCP server '%s' was started; "
+                         "the audit log is complete up to this point",
+                         name);
+      break;
+    }
     rc = mvm_mcp_config_open(&config->servers[i], &opts, &boxes[i], err);
+    if (rc && mvm_wrap_flag_set((void *)interrupted)) {
+      /* A cancelled wait adds nothing to the message, but another
+       * failure is kept in it. */
+      char cause[MVM_ERROR_MSG_MAX + 32] = "";
+      if (rc != MVM_ECANCELLED)
+        snprintf(cause, sizeof cause, " (it had failed: %s)", err->msg);
+      rc = mvm_error_set(err, MVM_ECANCELLED, "run",
+                         "interrupted while starting MCP server '%s', which "
+                         "was stopped%s; the audit log is complete up to "
+                         "this point",
+                         name, cause);
+      break;
+    }
     if (rc) {
       /* A server that does not start is a tool error (exit 8). */
       if (rc != MVM_ENOMEM && rc != MVM_ECONFIG)

@@ -10,6 +10,12 @@ struct chained_stream {
   volatile sig_atomic_t *interrupted;
 };
 
+bool mvm_wrap_flag_set(void *ctx)
+{
+  volatile sig_atomic_t *flag = ctx;
+  return flag != NULL && *flag;
+}
+
 static void chained_text(void *ctx, const char *text, size_t len)
 {
   struct chained_stream *c = ctx;
@@ -77,6 +83,11 @@ void mvm_wrap_model_close(mvm_wrapped_model *w)
 static int box_list(void *self, json_t **tools, mvm_error *err)
 {
   mvm_wrapped_toolbox *w = self;
+
+  if (w->interrupted != NULL && *w->interrupted)
+    return mvm_error_set(err, MVM_ECANCELLED, "run",
+                         "interrupted before listing the tools of %s",
+                         w->inner.server);
   return w->inner.ops->list(w->inner.self, tools, err);
 }
 

@@ -6,6 +6,7 @@
 #define MVM_RUNTIME_WRAP_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mvm.h"
@@ -22,6 +23,11 @@ typedef struct mvm_wrapped_toolbox {
   volatile sig_atomic_t *interrupted;
   uint64_t calls; /* calls that reached the adapter */
 } mvm_wrapped_toolbox;
+
+/* Returns true once the interruption flag at ctx (a volatile
+ * sig_atomic_t *, may be NULL) is set: the cancelled() callback that MCP
+ * clients get in mvm_mcp_client_opts. */
+bool mvm_wrap_flag_set(void *ctx);
 
 /* Wraps `inner` (ownership moves to w). `interrupted` may be NULL. */
 void mvm_wrap_model(mvm_wrapped_model *w, mvm_model inner,

@@ -56,6 +56,7 @@ enum child_stage {
   STAGE_RLIMITS,
   STAGE_NO_NEW_PRIVS,
   STAGE_LANDLOCK,
+  STAGE_PARENT_DEATH,
   STAGE_CLOSE_FDS,
   STAGE_SECCOMP,
   STAGE_EXEC
@@ -64,7 +65,7 @@ enum child_stage {
 static const char *const stage_names[] = {
     "signal reset", "setsid", "standard fds", "chdir", "setuid/setgid",
     "user and network namespaces", "rlimits", "no_new_privs", "Landlock",
-    "closing fds", "seccomp", "execve"};
+    "parent-death signal", "closing fds", "seccomp", "execve"};
 
 struct child_error {
   int stage;
@@ -108,6 +109,7 @@ struct launch {
   int err_fd;
   int cwd_fd;
   int status_fd;
+  pid_t parent; /* mvm's pid, to see whether it died before prctl */
 };
 
 /* The output of one run. */
@@ -210,6 +212,12 @@ static void child_main(const struct launch *l, char **envp)
   if (x->use_landlock)
     child_check(l, STAGE_LANDLOCK,
                 mvm_sandbox_landlock_enforce(x->ruleset_fd));
+  /* The command runs in its own session, so a signal to mvm's process
+   * group misses it; the kernel kills it when mvm dies instead. This
+   * comes after the credential changes, which clear the setting. */
+  child_check(l, STAGE_PARENT_DEATH, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0));
+  if (getppid() != l->parent)
+    child_fail(l->status_fd, STAGE_PARENT_DEATH, ESRCH);
   /* Every inherited fd above 2 closes at exec, also those another thread
    * of the host opened without O_CLOEXEC. */
   child_check(l, STAGE_CLOSE_FDS,
@@ -673,8 +681,8 @@ static int launch_and_wait(const struct exec *x, struct request *r,
     goto out;
   }
 
-  struct launch l = {x, r->path, r->argv, in[1], out[1], errp[1], cwd_fd,
-                     status[1]};
+  struct launch l = {x,      r->path,   r->argv,   in[1], out[1],
+                     errp[1], cwd_fd,    status[1], getpid()};
   pid_t pid = fork();
   if (pid < 0) {
     rc = mvm_error_set(err, MVM_EIO, x->server, "fork for '%s' failed: %s",

@@ -595,10 +595,59 @@ static int finish_pending(mvm_mcp_client *c, struct pending *p, json_t **result,
   return rc;
 }
 
-static bool host_cancelled(const struct pending *p)
+static bool can_cancel(const mvm_mcp_client *c, const struct pending *p)
 {
+  return c->opts.cancelled != NULL ||
+         (p->progress != NULL && p->progress->cancelled != NULL);
+}
+
+static bool host_cancelled(const mvm_mcp_client *c, const struct pending *p)
+{
+  if (c->opts.cancelled != NULL && c->opts.cancelled(c->opts.cancelled_ctx))
+    return true;
   return p->progress != NULL && p->progress->cancelled != NULL &&
          p->progress->cancelled(p->progress->ctx);
+}
+
+/* Abandons request id after the host cancelled it. For initialize no
+ * notifications/cancelled goes out, because MCP forbids cancelling it. */
+static int fail_cancelled(mvm_mcp_client *c, long long id, const char *method,
+                          mvm_error *err)
+{
+  mvm_mcp_client_abandon(c, id, "cancelled by the host");
+  if (strcmp(method, "initialize") == 0)
+    return mvm_error_set(err, MVM_ECANCELLED, c->where,
+                         "mvm stopped waiting for server '%s' to respond to "
+                         "'initialize', because the host cancelled the wait",
+                         c->server);
+  return mvm_error_set(err, MVM_ECANCELLED, c->where,
+                       "the '%s' request to server '%s' was cancelled",
+                       method, c->server);
+}
+
+/* Abandons request id after a timeout: max_timeout_ms when hard is set,
+ * else the soft timeout of soft_ms. */
+static int fail_timed_out(mvm_mcp_client *c, long long id, const char *method,
+                          bool hard, int soft_ms, mvm_error *err)
+{
+  mvm_mcp_client_abandon(c, id,
+                         hard ? "maximum time exceeded" : "request timed out");
+  if (strcmp(method, "initialize") == 0)
+    return mvm_error_set(
+        err, MVM_ETIMEOUT, c->where,
+        "server '%s' did not respond to 'initialize' within %d ms, so mvm "
+        "gave up waiting; check the server's command or URL in the "
+        "configuration, and run with --trace=mcp to see what it sends",
+        c->server, hard ? c->opts.max_timeout_ms : soft_ms);
+  if (hard)
+    return mvm_error_set(err, MVM_ETIMEOUT, c->where,
+                         "the '%s' request to server '%s' did not finish "
+                         "within the maximum of %d ms; it was cancelled",
+                         method, c->server, c->opts.max_timeout_ms);
+  return mvm_error_set(err, MVM_ETIMEOUT, c->where,
+                       "server '%s' sent no response or progress for "
+                       "'%s' within %d ms; the request was cancelled",
+                       c->server, method, soft_ms);
 }
 
 int mvm_mcp_client_wait(mvm_mcp_client *client, long long id, int timeout_ms,
@@ -633,35 +682,18 @@ int mvm_mcp_client_wait(mvm_mcp_client *client, long long id, int timeout_ms,
       return finish_pending(c, p, result, rpc_code, err);
     snprintf(method, sizeof method, "%s", p->method);
 
-    if (host_cancelled(p)) {
-      mvm_mcp_client_abandon(c, id, "cancelled by the host");
-      return mvm_error_set(err, MVM_ECANCELLED, c->where,
-                           "the '%s' request to server '%s' was cancelled",
-                           method, c->server);
-    }
+    if (host_cancelled(c, p))
+      return fail_cancelled(c, id, method, err);
 
     activity = p->activity_ms > wait_start ? p->activity_ms : wait_start;
     soft_end = activity + soft;
     hard_end = p->started_ms + c->opts.max_timeout_ms;
     end = soft_end < hard_end ? soft_end : hard_end;
-    if (now >= end) {
-      bool hard = hard_end <= soft_end;
-      mvm_mcp_client_abandon(
-          c, id, hard ? "maximum time exceeded" : "request timed out");
-      if (hard)
-        return mvm_error_set(err, MVM_ETIMEOUT, c->where,
-                             "the '%s' request to server '%s' did not finish "
-                             "within the maximum of %d ms; it was cancelled",
-                             method, c->server, c->opts.max_timeout_ms);
-      return mvm_error_set(err, MVM_ETIMEOUT, c->where,
-                           "server '%s' sent no response or progress for "
-                           "'%s' within %d ms; the request was cancelled",
-                           c->server, method, soft);
-    }
+    if (now >= end)
+      return fail_timed_out(c, id, method, hard_end <= soft_end, soft, err);
 
     long long slice = end - now;
-    if (p->progress != NULL && p->progress->cancelled != NULL &&
-        slice > CANCEL_POLL_MS)
+    if (can_cancel(c, p) && slice > CANCEL_POLL_MS)
       slice = CANCEL_POLL_MS;
     rc = pump(c, (int)slice, err);
     if (rc == MVM_ETIMEOUT)

@@ -83,6 +83,12 @@ typedef struct mvm_mcp_client_opts {
   void *sample_ctx;
   mvm_mcp_tools_changed_fn tools_changed; /* may be NULL */
   void *tools_changed_ctx;
+  /* Polled every 100 ms by every wait of the client, initialize and
+   * tools/list included; returning true stops the wait with
+   * MVM_ECANCELLED. A host sets it to stop on an interrupt (Ctrl-C). May
+   * be NULL. */
+  bool (*cancelled)(void *ctx);
+  void *cancelled_ctx;
 
   int init_timeout_ms;    /* wait for the initialize response */
   int request_timeout_ms; /* per request; progress restarts it */
@@ -114,8 +120,9 @@ void mvm_mcp_client_opts_init(mvm_mcp_client_opts *opts);
  * it must outlive the client. Fails with MVM_EPROTOCOL when the server
  * responds to initialize with an error, an invalid result or an
  * unsupported revision (the message names it and the supported ones),
- * MVM_ETIMEOUT when it does not respond within init_timeout_ms, and
- * MVM_EIO when it exits.
+ * MVM_ETIMEOUT when it does not respond within init_timeout_ms,
+ * MVM_ECANCELLED when opts->cancelled returns true first, and MVM_EIO
+ * when it exits. No notifications/cancelled is sent for initialize.
  * Release the client with mvm_mcp_client_close. */
 int mvm_mcp_client_open(mvm_mcp_transport *transport,
                         const mvm_mcp_client_opts *opts, mvm_mcp_client **out,
@@ -201,7 +208,10 @@ int mvm_mcp_client_start(mvm_mcp_client *client, const char *method,
                          long long *id, mvm_error *err);
 
 /* Waits for the response to `id`. timeout_ms (0: the request timeout) is
- * restarted by progress; max_timeout_ms is not. On MVM_OK *result is a
+ * restarted by progress; max_timeout_ms is not. The cancelled() callbacks
+ * of the client's opts and of the request's progress stream are polled
+ * while it waits, and either one returning true ends the wait with
+ * MVM_ECANCELLED. On MVM_OK *result is a
  * new reference to the result. A JSON-RPC error response is MVM_EPROTOCOL
  * with the server's code and message in err, and its code in *rpc_code
  * (may be NULL; 0 otherwise). On a timeout, a cancellation by the host or

@@ -1,13 +1,15 @@
 /* mcp_stdio.c - the MCP stdio transport over a child process's pipes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,6 +27,13 @@
  * its last lines, up to this many bytes, each cut at STDERR_TAIL_LINE. */
 #define STDERR_TAIL_BYTES 1024
 #define STDERR_TAIL_LINE 240
+/* Servers whose process groups mvm_mcp_stdio_kill_all can reach at once.
+ * mvm_mcp_config allows 64 servers in a file. */
+#define MAX_LIVE_GROUPS 256
+
+/* Process group ids of the running servers, 0 in free slots. A signal
+ * handler reads them, so they are lock-free atomics. */
+static atomic_int live_groups[MAX_LIVE_GROUPS];
 
 struct stdio_transport {
   mvm_mcp_transport base;
@@ -571,6 +580,42 @@ static int stdio_recv(mvm_mcp_transport *base, int timeout_ms, char **msg,
   return MVM_OK;
 }
 
+/* Records a server's process group for mvm_mcp_stdio_kill_all. */
+static void track_group(struct stdio_transport *t)
+{
+  for (size_t i = 0; i < MAX_LIVE_GROUPS; i++) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&live_groups[i], &expected,
+                                       (int)t->pid))
+      return;
+  }
+  mvm_log(MVM_LOG_WARN, t->where,
+          "more than %d MCP servers are running, so "
+          "mvm_mcp_stdio_kill_all misses server '%s' (pid %ld); only its "
+          "first process gets SIGKILL when mvm dies",
+          MAX_LIVE_GROUPS, t->server, (long)t->pid);
+}
+
+/* Forgets a server's process group. Called before the leader is reaped,
+ * while its zombie keeps the group id from being reused. */
+static void untrack_group(pid_t pid)
+{
+  for (size_t i = 0; i < MAX_LIVE_GROUPS; i++) {
+    int expected = (int)pid;
+    if (atomic_compare_exchange_strong(&live_groups[i], &expected, 0))
+      return;
+  }
+}
+
+void mvm_mcp_stdio_kill_all(void)
+{
+  for (size_t i = 0; i < MAX_LIVE_GROUPS; i++) {
+    int pgid = atomic_load(&live_groups[i]);
+    if (pgid > 0)
+      kill(-pgid, SIGKILL);
+  }
+}
+
 static void signal_group(struct stdio_transport *t, int sig)
 {
   if (kill(-t->pid, sig) != 0)
@@ -603,6 +648,7 @@ static void stop_child(struct stdio_transport *t)
   /* The leader is a zombie or about to be one, so its group id still
    * names this group: stop anything the server left behind in it. */
   kill(-t->pid, SIGKILL);
+  untrack_group(t->pid);
   while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR)
     ;
   t->reaped = true;
@@ -706,65 +752,203 @@ static const int default_signals[] = {SIGPIPE, SIGINT,  SIGTERM,
                                       SIGHUP,  SIGQUIT, SIGCHLD,
                                       SIGUSR1, SIGUSR2, SIGALRM};
 
-static int spawn_child(struct stdio_transport *t,
-                       const mvm_mcp_stdio_opts *opts, int pipes[3][2],
+/* The step at which the child failed, reported with errno through the
+ * status pipe. */
+enum child_stage { STAGE_SETUP = 1, STAGE_CHDIR, STAGE_EXEC };
+
+/* Everything the child needs, prepared before fork. */
+struct launch {
+  const char *path; /* the file to execute */
+  char *const *argv;
+  char *const *envp;
+  const char *cwd; /* may be NULL */
+  int fds[3];      /* become the child's stdin, stdout and stderr */
+  int status_fd;   /* write end of the status pipe, close-on-exec */
+  pid_t parent;    /* mvm's pid */
+};
+
+static void child_fail(int fd, int stage, int error)
+{
+  int report[2] = {stage, error};
+  ssize_t n = write(fd, report, sizeof report);
+  (void)n;
+  _exit(127);
+}
+
+/* Runs between fork and exec: async-signal-safe calls only. */
+static void child_main(const struct launch *l)
+{
+  struct sigaction dfl;
+  sigset_t none;
+
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (size_t i = 0; i < sizeof default_signals / sizeof *default_signals; i++)
+    sigaction(default_signals[i], &dfl, NULL);
+  if (setpgid(0, 0) != 0)
+    child_fail(l->status_fd, STAGE_SETUP, errno);
+  /* The kernel sends the server SIGKILL when the thread that forked it
+   * exits, so the server dies with mvm however mvm dies. If mvm died
+   * before this call, getppid() no longer returns l->parent. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+    child_fail(l->status_fd, STAGE_SETUP, errno);
+  if (getppid() != l->parent)
+    _exit(127);
+  for (int i = 0; i < 3; i++) {
+    if (dup2(l->fds[i], i) < 0)
+      child_fail(l->status_fd, STAGE_SETUP, errno);
+  }
+  if (l->cwd != NULL && chdir(l->cwd) != 0)
+    child_fail(l->status_fd, STAGE_CHDIR, errno);
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+    child_fail(l->status_fd, STAGE_SETUP, errno);
+  execve(l->path, l->argv, l->envp);
+  child_fail(l->status_fd, STAGE_EXEC, errno);
+}
+
+/* Finds the file that execvp would run for `command`: the command itself
+ * when it contains a '/', else the first executable regular file of that
+ * name in a directory of mvm's PATH. Without PATH it searches
+ * "/bin:/usr/bin", the default of glibc 2.36 (`getconf PATH`). Returns 0,
+ * ENOENT, EACCES when only files that are not executable were found, or
+ * ENAMETOOLONG. */
+static int find_command(const char *command, char *path, size_t size)
+{
+  const char *dirs = getenv("PATH");
+  int error = ENOENT;
+
+  if (strchr(command, '/') != NULL) {
+    if ((size_t)snprintf(path, size, "%s", command) >= size)
+      return ENAMETOOLONG;
+    return 0;
+  }
+  if (dirs == NULL)
+    dirs = "/bin:/usr/bin";
+  for (const char *dir = dirs;;) {
+    const char *colon = strchr(dir, ':');
+    size_t len = colon != NULL ? (size_t)(colon - dir) : strlen(dir);
+    struct stat st;
+    int n;
+
+    /* An empty entry is the working directory. */
+    if (len == 0)
+      n = snprintf(path, size, "%s", command);
+    else
+      n = snprintf(path, size, "%.*s/%s", (int)len, dir, command);
+    if (n > 0 && (size_t)n < size && stat(path, &st) == 0 &&
+        S_ISREG(st.st_mode)) {
+      if (access(path, X_OK) == 0)
+        return 0;
+      error = EACCES;
+    }
+    if (colon == NULL)
+      return error;
+    dir = colon + 1;
+  }
+}
+
+/* Reads the child's report from the status pipe: false when exec
+ * succeeded (the pipe closed with nothing in it). */
+static bool read_child_failure(int fd, int report[2])
+{
+  size_t got = 0;
+
+  while (got < 2 * sizeof(int)) {
+    ssize_t n = read(fd, (char *)report + got, 2 * sizeof(int) - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  return got == 2 * sizeof(int);
+}
+
+static int spawn_error(struct stdio_transport *t,
+                       const mvm_mcp_stdio_opts *opts, int stage, int error,
                        mvm_error *err)
 {
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  sigset_t mask;
-  sigset_t defaults;
-  static char *const empty_env[] = {NULL};
-  char *const *envp =
-      opts->envp != NULL ? (char *const *)opts->envp : empty_env;
-  int rc;
-
-  if (posix_spawn_file_actions_init(&actions) != 0)
-    return mvm_error_set(err, MVM_ENOMEM, t->where, "out of memory");
-  if (posix_spawnattr_init(&attr) != 0) {
-    posix_spawn_file_actions_destroy(&actions);
-    return mvm_error_set(err, MVM_ENOMEM, t->where, "out of memory");
-  }
-
-  sigemptyset(&mask);
-  sigemptyset(&defaults);
-  for (size_t i = 0; i < sizeof default_signals / sizeof *default_signals; i++)
-    sigaddset(&defaults, default_signals[i]);
-
-  rc = posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0);
-  if (rc == 0)
-    rc = posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1);
-  if (rc == 0)
-    rc = posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2);
-  if (rc == 0 && opts->cwd != NULL)
-    rc = posix_spawn_file_actions_addchdir_np(&actions, opts->cwd);
-  if (rc == 0)
-    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-                                             POSIX_SPAWN_SETSIGMASK |
-                                             POSIX_SPAWN_SETSIGDEF);
-  if (rc == 0)
-    rc = posix_spawnattr_setpgroup(&attr, 0);
-  if (rc == 0)
-    rc = posix_spawnattr_setsigmask(&attr, &mask);
-  if (rc == 0)
-    rc = posix_spawnattr_setsigdefault(&attr, &defaults);
-  if (rc == 0)
-    rc = posix_spawnp(&t->pid, opts->argv[0], &actions, &attr,
-                      (char *const *)opts->argv, envp);
-
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-
-  if (rc == ENOENT)
+  if (stage == STAGE_CHDIR)
+    return mvm_error_set(err, error == ENOENT ? MVM_ENOTFOUND : MVM_EIO,
+                         t->where,
+                         "server '%s': cannot change to working directory "
+                         "'%s': %s",
+                         t->server, opts->cwd, strerror(error));
+  if (error == ENOENT)
     return mvm_error_set(err, MVM_ENOTFOUND, t->where,
                          "server '%s': command '%s' not found; check the "
                          "command and PATH",
                          t->server, opts->argv[0]);
-  if (rc != 0)
+  return mvm_error_set(err, MVM_EIO, t->where,
+                       "server '%s': cannot start '%s': %s", t->server,
+                       opts->argv[0], strerror(error));
+}
+
+/* Starts the child with fork and execve instead of posix_spawn, because
+ * only code in the child can ask for PR_SET_PDEATHSIG. */
+static int spawn_child(struct stdio_transport *t,
+                       const mvm_mcp_stdio_opts *opts, int pipes[3][2],
+                       mvm_error *err)
+{
+  static char *const empty_env[] = {NULL};
+  char path[PATH_MAX];
+  int status[2] = {-1, -1};
+  int report[2] = {0, 0};
+  sigset_t all;
+  sigset_t old;
+  pid_t pid;
+  int error = find_command(opts->argv[0], path, sizeof path);
+
+  if (error != 0)
+    return spawn_error(t, opts, STAGE_EXEC, error, err);
+  if (make_pipe(status) != 0)
     return mvm_error_set(err, MVM_EIO, t->where,
-                         "server '%s': cannot start '%s': %s", t->server,
-                         opts->argv[0], strerror(rc));
-  return MVM_OK;
+                         "server '%s': cannot create a pipe: %s", t->server,
+                         strerror(errno));
+
+  struct launch l = {
+      .path = path,
+      .argv = (char *const *)opts->argv,
+      .envp = opts->envp != NULL ? (char *const *)opts->envp : empty_env,
+      .cwd = opts->cwd,
+      .fds = {pipes[0][0], pipes[1][1], pipes[2][1]},
+      .status_fd = status[1],
+      .parent = getpid(),
+  };
+
+  /* With every signal blocked, none of mvm's handlers runs in the child
+   * before child_main resets them. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid = fork();
+  if (pid == 0)
+    child_main(&l);
+  error = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(status[1]);
+  if (pid < 0) {
+    close(status[0]);
+    return mvm_error_set(err, MVM_EIO, t->where,
+                         "server '%s': cannot start '%s': fork failed: %s",
+                         t->server, opts->argv[0], strerror(error));
+  }
+
+  /* Also set here, so the group exists before the parent may signal it,
+   * whichever process runs first. */
+  setpgid(pid, pid);
+  t->pid = pid;
+  track_group(t);
+  bool failed = read_child_failure(status[0], report);
+  close(status[0]);
+  if (!failed)
+    return MVM_OK;
+
+  untrack_group(pid);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  t->pid = -1;
+  return spawn_error(t, opts, report[0], report[1], err);
 }
 
 int mvm_mcp_stdio_open(const mvm_mcp_stdio_opts *opts, mvm_mcp_transport **out,

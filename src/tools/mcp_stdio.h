@@ -1,6 +1,6 @@
 /* mcp_stdio.h - the MCP stdio transport: a server as a child process.
  *
- * The child is started with posix_spawnp from an explicit argv and
+ * The child is started with fork and execve from an explicit argv and
  * environment, never through a shell, in a process group of its own. Its
  * stdin receives one JSON message per line; its stdout is split into
  * lines, and each line that starts with '{' or '[' is a message. Other
@@ -20,6 +20,12 @@
  * waits up to close_grace_ms, sends SIGTERM to the child's process group,
  * waits up to term_grace_ms, then sends SIGKILL and reaps the child, so no
  * zombie is left.
+ *
+ * When mvm dies without close(), the child gets SIGKILL from the kernel
+ * (PR_SET_PDEATHSIG). Linux sends it when the thread that started the
+ * child exits, so open a transport on a thread that lives as long as it.
+ * Other processes in the server's group do not get that signal: a
+ * signal handler that ends mvm calls mvm_mcp_stdio_kill_all for them.
  *
  * NOTE: the transport reads stderr only inside send and recv, so a server
  * that writes more than a pipe's capacity (64 KiB on Linux) to stderr
@@ -68,5 +74,11 @@ int mvm_mcp_stdio_open(const mvm_mcp_stdio_opts *opts, mvm_mcp_transport **out,
 /* Returns the child's process id, or 0 once it has been reaped or when t
  * is not a stdio transport. */
 pid_t mvm_mcp_stdio_pid(const mvm_mcp_transport *t);
+
+/* Sends SIGKILL to the process group of every stdio server that has not
+ * been closed, for a signal handler that is about to end mvm (a second
+ * Ctrl-C). Async-signal-safe. The transports stay open, and their next
+ * calls find the servers dead. */
+void mvm_mcp_stdio_kill_all(void);
 
 #endif

@@ -699,6 +699,34 @@ static void background_process_is_killed(void **state)
                                "sleep"));
 }
 
+/* A command outlives neither a host that is killed mid-call: the kernel
+ * sends it SIGKILL when its parent dies, although it runs in a session of
+ * its own that no signal to the host's group reaches. */
+static void command_dies_with_its_host(void **state)
+{
+  unsigned uid = geteuid() == 0 ? NOBODY : geteuid();
+  pid_t host = fork();
+
+  assert_true(host >= 0);
+  if (host == 0) {
+    mvm_toolbox tb = open_default();
+    json_t *r = run(&tb, (const char *[]){"sleep", "30", NULL});
+    json_decref(r);
+    _exit(0);
+  }
+  bool started = false;
+  for (int i = 0; i < 100 && !started; i++) {
+    started = process_alive(uid, "sleep");
+    if (!started)
+      usleep(50 * 1000);
+  }
+  assert_true(started);
+  assert_int_equal(kill(host, SIGKILL), 0);
+  assert_int_equal(waitpid(host, NULL, 0), host);
+  assert_false(process_running(uid, "sleep"));
+  assert_no_children();
+}
+
 static void limits_on_arguments(void **state)
 {
   mvm_builtin_exec_config cfg;
@@ -753,6 +781,7 @@ int main(void)
       cmocka_unit_test(huge_output_is_capped),
       cmocka_unit_test(timeout_kills_the_group),
       cmocka_unit_test(background_process_is_killed),
+      cmocka_unit_test(command_dies_with_its_host),
       cmocka_unit_test(limits_on_arguments),
       cmocka_unit_test(config_errors),
   };

@@ -5,7 +5,8 @@
  * notifications, responses out of order and with unknown ids, unsupported
  * revisions, requests from the server, list changes, a stderr flood and a
  * server that ignores shutdown. The fixture runs under the `node` found in
- * PATH. */
+ * PATH. Small `sh` servers that never respond to initialize or tools/list
+ * check the startup timeout and a host that cancels those waits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -300,6 +301,182 @@ static void test_host_cancel(void **state)
   mvm_mcp_client_stats_get(r.client, &stats);
   assert_int_equal(stats.cancels_sent, 1);
   rogue_close(&r);
+}
+
+static long long now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A cancelled() callback that turns true at a set time (never while
+ * at_ms is 0) and counts how often it was polled. */
+struct cancel_clock {
+  long long at_ms;
+  unsigned polls;
+};
+
+static bool cancel_at(void *ctx)
+{
+  struct cancel_clock *clock = ctx;
+  clock->polls++;
+  return clock->at_ms > 0 && now_ms() >= clock->at_ms;
+}
+
+/* Starts `sh -c script` as server SERVER and opens a client over it. */
+static int sh_open(const char *script, const mvm_mcp_client_opts *copts,
+                   mvm_mcp_client **client, mvm_error *err)
+{
+  const char *argv[] = {"sh", "-c", script, NULL};
+  mvm_mcp_stdio_opts sopts = {
+      .server = SERVER, .argv = argv, .close_grace_ms = 200};
+  mvm_mcp_transport *t = NULL;
+  int rc = mvm_mcp_stdio_open(&sopts, &t, err);
+
+  if (rc)
+    return rc;
+  return mvm_mcp_client_open(t, copts, client, err);
+}
+
+/* Returns the contents of a file the test server wrote, malloc'd. */
+static char *read_text(const char *path)
+{
+  FILE *f = fopen(path, "r");
+  char *text = calloc(1, 65536);
+
+  assert_non_null(f);
+  assert_non_null(text);
+  assert_true(fread(text, 1, 65535, f) < 65535);
+  fclose(f);
+  return text;
+}
+
+/* Creates an empty temporary file for a server to record its input in.
+ * The servers record with `exec cat 3>&1 > FILE`, where fd 3 keeps their
+ * stdout pipe open, so the client does not see them exit. */
+static void make_record(char *path)
+{
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+}
+
+static void test_init_wait_cancelled(void **state)
+{
+  char path[] = "/tmp/mvm-rogue-init-XXXXXX";
+  char script[128];
+  struct cancel_clock clock = {0};
+  mvm_mcp_client_opts copts;
+  mvm_mcp_client *client = NULL;
+  mvm_error err = {0};
+
+  make_record(path);
+  snprintf(script, sizeof script, "exec cat 3>&1 > %s", path);
+  mvm_mcp_client_opts_init(&copts);
+  copts.init_timeout_ms = 20000;
+  copts.cancelled = cancel_at;
+  copts.cancelled_ctx = &clock;
+
+  /* The server reads initialize and never responds. */
+  long long start = now_ms();
+  clock.at_ms = start + 300;
+  int rc = sh_open(script, &copts, &client, &err);
+  long long elapsed = now_ms() - start;
+  if (rc != MVM_ECANCELLED)
+    fail_msg("status %s (expected MVM_ECANCELLED): %s", mvm_status_name(rc),
+             err.msg);
+  assert_null(client);
+  assert_true(elapsed >= 300);
+  assert_true(elapsed < 5000);
+  assert_true(clock.polls >= 2);
+  assert_non_null(strstr(err.msg, "mvm stopped waiting for server 'rogue' "
+                                  "to respond to 'initialize'"));
+
+  /* MCP forbids cancelling initialize, so no notification went out. */
+  char *text = read_text(path);
+  unlink(path);
+  assert_non_null(strstr(text, "\"method\":\"initialize\""));
+  assert_null(strstr(text, "notifications/cancelled"));
+  free(text);
+}
+
+static void test_init_timeout_gives_up(void **state)
+{
+  char path[] = "/tmp/mvm-rogue-init-XXXXXX";
+  char script[128];
+  mvm_mcp_client_opts copts;
+  mvm_mcp_client *client = NULL;
+  mvm_error err = {0};
+
+  make_record(path);
+  snprintf(script, sizeof script, "exec cat 3>&1 > %s", path);
+  mvm_mcp_client_opts_init(&copts);
+  copts.init_timeout_ms = 300;
+  int rc = sh_open(script, &copts, &client, &err);
+  if (rc != MVM_ETIMEOUT)
+    fail_msg("status %s (expected MVM_ETIMEOUT): %s", mvm_status_name(rc),
+             err.msg);
+  assert_null(client);
+  assert_non_null(strstr(err.msg, "server 'rogue' did not respond to "
+                                  "'initialize' within 300 ms, so mvm gave "
+                                  "up waiting"));
+  assert_non_null(strstr(err.msg, "--trace=mcp"));
+  assert_null(strstr(err.msg, "cancelled"));
+
+  char *text = read_text(path);
+  unlink(path);
+  assert_null(strstr(text, "notifications/cancelled"));
+  free(text);
+}
+
+static void test_tools_list_wait_cancelled(void **state)
+{
+  char path[] = "/tmp/mvm-rogue-list-XXXXXX";
+  char script[512];
+  struct cancel_clock clock = {0};
+  mvm_mcp_client_opts copts;
+  mvm_mcp_client *client = NULL;
+  mvm_mcp_client_stats stats;
+  json_t *tools = NULL;
+  mvm_error err = {0};
+
+  /* Responds to initialize (the client's first request has id 1), then
+   * records everything else and never responds. */
+  make_record(path);
+  snprintf(script, sizeof script,
+           "read -r line; printf '%%s\\n' '{\"jsonrpc\":\"2.0\",\"id\":1,"
+           "\"result\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":"
+           "{\"tools\":{}},\"serverInfo\":{\"name\":\"sh\",\"version\":"
+           "\"1\"}}}'; exec cat 3>&1 > %s",
+           path);
+  mvm_mcp_client_opts_init(&copts);
+  copts.cancelled = cancel_at;
+  copts.cancelled_ctx = &clock;
+  int rc = sh_open(script, &copts, &client, &err);
+  if (rc != MVM_OK)
+    fail_msg("starting the server failed: %s", err.msg);
+
+  long long start = now_ms();
+  clock.at_ms = start + 300;
+  assert_int_equal(mvm_mcp_client_list_tools(client, &tools, &err),
+                   MVM_ECANCELLED);
+  long long elapsed = now_ms() - start;
+  assert_null(tools);
+  assert_true(elapsed >= 300);
+  assert_true(elapsed < 5000);
+  assert_non_null(strstr(err.msg, "the 'tools/list' request to server "
+                                  "'rogue' was cancelled"));
+  mvm_mcp_client_stats_get(client, &stats);
+  assert_int_equal(stats.cancels_sent, 1);
+  mvm_mcp_client_close(client);
+
+  /* Unlike initialize, tools/list may be cancelled. */
+  char *text = read_text(path);
+  unlink(path);
+  assert_non_null(strstr(text, "\"method\":\"tools/list\""));
+  assert_non_null(strstr(text, "notifications/cancelled"));
+  free(text);
 }
 
 static void test_repeated_cursor_stops(void **state)
@@ -818,6 +995,12 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_progress_hard_maximum, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_host_cancel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_init_wait_cancelled, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_init_timeout_gives_up, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_tools_list_wait_cancelled, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_repeated_cursor_stops, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pages_deduplicated, setup,

@@ -1,7 +1,7 @@
 /* test_mcp_stdio.c - the stdio transport against small sh scripts:
  * framing, noise, the message size limit, stderr logging, crashes and
- * their exit status, SIGPIPE, the environment, and shutdown without a
- * process or zombie left behind. */
+ * their exit status, SIGPIPE, the environment, shutdown without a
+ * process or zombie left behind, and servers that die with their host. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +10,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +84,39 @@ static bool group_gone(pid_t pgid)
   return false;
 }
 
+/* True when pid is gone or a zombie. A killed server whose host died
+ * is reparented, and stays a zombie until its new parent reaps it. */
+static bool dead_or_zombie(pid_t pid)
+{
+  char path[64];
+  char stat[512] = "";
+  FILE *f;
+
+  if (kill(pid, 0) != 0 && errno == ESRCH)
+    return true;
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  f = fopen(path, "r");
+  if (f == NULL)
+    return true;
+  size_t n = fread(stat, 1, sizeof stat - 1, f);
+  fclose(f);
+  stat[n] = '\0';
+  /* The state follows the command name, which ends at the last ')'. */
+  const char *paren = strrchr(stat, ')');
+  return paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/* Waits up to 5 s for dead_or_zombie(pid). */
+static bool dies_soon(pid_t pid)
+{
+  for (int i = 0; i < 500; i++) {
+    if (dead_or_zombie(pid))
+      return true;
+    usleep(10 * 1000);
+  }
+  return false;
+}
+
 static void missing_command_is_not_found(void **state)
 {
   const char *argv1[] = {"/nonexistent/mvm-server", NULL};
@@ -102,6 +138,27 @@ static void missing_command_is_not_found(void **state)
   opts.argv = NULL;
   assert_int_equal(mvm_mcp_stdio_open(&opts, &t, &err), MVM_EINVAL);
   assert_non_null(strstr(err.msg, "needs a command"));
+}
+
+static void exec_failure_is_reported(void **state)
+{
+  char path[] = "/tmp/mvm-stdio-noexec-XXXXXX";
+  int fd = mkstemp(path);
+  const char *argv[] = {path, NULL};
+  mvm_mcp_stdio_opts opts = {.server = "noexec", .argv = argv};
+  mvm_mcp_transport *t = NULL;
+  mvm_error err = {0};
+
+  /* The file exists but is not executable, so execve fails in the child
+   * and the child reports why. */
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(chmod(path, 0600), 0);
+  assert_int_equal(mvm_mcp_stdio_open(&opts, &t, &err), MVM_EIO);
+  assert_null(t);
+  assert_non_null(strstr(err.msg, "server 'noexec': cannot start"));
+  assert_non_null(strstr(err.msg, strerror(EACCES)));
+  unlink(path);
 }
 
 static void missing_cwd_is_not_found(void **state)
@@ -337,6 +394,79 @@ static void close_escalates_to_sigkill(void **state)
   assert_int_equal(mcp_test_log_count("sending SIGKILL"), 1);
 }
 
+static void server_dies_with_its_host(void **state)
+{
+  int report[2];
+  pid_t server = 0;
+  int status = 0;
+
+  assert_int_equal(pipe(report), 0);
+  pid_t host = fork();
+  assert_true(host >= 0);
+  if (host == 0) {
+    /* The host starts a server that ignores its stdin, then exits
+     * without closing the transport, as mvm does when it is killed. */
+    const char *argv[] = {"sh", "-c", "exec sleep 60", NULL};
+    mvm_mcp_stdio_opts opts = {
+        .server = "orphan", .argv = argv, .envp = (const char *const *)test_env};
+    mvm_mcp_transport *t = NULL;
+    mvm_error err = {0};
+
+    close(report[0]);
+    if (mvm_mcp_stdio_open(&opts, &t, &err) != MVM_OK)
+      _exit(2);
+    pid_t pid = mvm_mcp_stdio_pid(t);
+    if (write(report[1], &pid, sizeof pid) != (ssize_t)sizeof pid)
+      _exit(3);
+    _exit(0);
+  }
+  close(report[1]);
+  assert_int_equal(read(report[0], &server, sizeof server),
+                   (ssize_t)sizeof server);
+  close(report[0]);
+  assert_int_equal(waitpid(host, &status, 0), host);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_true(server > 0);
+
+  bool died = dies_soon(server);
+  if (!died)
+    kill(server, SIGKILL);
+  assert_true(died);
+}
+
+static void kill_all_reaches_process_groups(void **state)
+{
+  mvm_mcp_transport *t;
+  char *msg = NULL;
+  mvm_error err = {0};
+  json_t *doc;
+  pid_t leader;
+  pid_t child;
+
+  /* The server's background child is in its process group, where the
+   * kernel's PR_SET_PDEATHSIG does not reach. */
+  t = open_sh("sleep 60 & printf '{\"child\":%d}\\n' $!; wait", NULL);
+  leader = mvm_mcp_stdio_pid(t);
+  assert_int_equal(recv_msg(t, &msg, &err), MVM_OK);
+  doc = json_loads(msg, 0, NULL);
+  free(msg);
+  assert_non_null(doc);
+  child = (pid_t)json_integer_value(json_object_get(doc, "child"));
+  json_decref(doc);
+  assert_true(child > 0);
+
+  mvm_mcp_stdio_kill_all();
+  assert_int_equal(recv_msg(t, &msg, &err), MVM_EIO);
+  assert_non_null(strstr(err.msg, "killed by signal 9"));
+  bool died = dies_soon(child);
+  if (!died)
+    kill(child, SIGKILL);
+  assert_true(died);
+  t->ops->close(t);
+  assert_true(process_gone(leader));
+}
+
 static void stderr_is_logged_and_rate_limited(void **state)
 {
   mvm_mcp_stdio_opts opts = {.stderr_lines_per_s = 5};
@@ -378,6 +508,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(missing_command_is_not_found),
+      cmocka_unit_test(exec_failure_is_reported),
       cmocka_unit_test(missing_cwd_is_not_found),
       cmocka_unit_test(runs_in_cwd),
       cmocka_unit_test(echoes_lines),
@@ -391,6 +522,8 @@ int main(void)
       cmocka_unit_test(write_to_closed_stdin_is_eio),
       cmocka_unit_test(closes_and_reaps),
       cmocka_unit_test(close_escalates_to_sigkill),
+      cmocka_unit_test(server_dies_with_its_host),
+      cmocka_unit_test(kill_all_reaches_process_groups),
       cmocka_unit_test(stderr_is_logged_and_rate_limited),
       cmocka_unit_test(environment_is_explicit),
   };
