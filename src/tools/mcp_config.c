@@ -649,8 +649,11 @@ static int open_http(const mvm_mcp_server_config *server,
   hc.server = server->name;
   hc.url = server->url;
   hc.headers = (const char *const *)server->headers;
-  if (client_opts != NULL)
+  if (client_opts != NULL) {
     hc.max_message_bytes = client_opts->max_message_bytes;
+    hc.cancelled = client_opts->cancelled;
+    hc.cancelled_ctx = client_opts->cancelled_ctx;
+  }
 
   rc = mvm_mcp_http_open(&hc, &t, err);
   if (rc)

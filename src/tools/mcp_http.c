@@ -94,6 +94,9 @@ typedef struct mcp_http {
   int default_retry_ms;
   int max_retry_ms;
   bool no_get_stream;
+  bool (*cancelled)(void *ctx);
+  void *cancelled_ctx;
+  bool interrupted; /* the last wait_stream stopped on cancelled() */
 
   CURLM *multi;
   http_stream *streams;
@@ -934,12 +937,16 @@ static void wait_activity(mcp_http *h, long long wait_ms)
 
 /* ------------------------------------------------------------ the ops */
 
+/* Interval at which a wait polls the host's cancelled() callback. */
+#define CANCEL_POLL_MS 100
+
 /* Drives the transfers until the stream's final headers arrived (or, with
  * whole_body, until its transfer ended) or deadline passed. Returns false
- * on the timeout. */
+ * on the timeout, or when cancelled() returned true (h->interrupted). */
 static bool wait_stream(mcp_http *h, http_stream *s, bool whole_body,
                         long long deadline)
 {
+  h->interrupted = false;
   for (;;) {
     long long left;
 
@@ -947,9 +954,15 @@ static bool wait_stream(mcp_http *h, http_stream *s, bool whole_body,
     if (s->finished || (s->headers_done && !whole_body) ||
         s->fail_code != MVM_OK)
       return true;
+    if (h->cancelled != NULL && h->cancelled(h->cancelled_ctx)) {
+      h->interrupted = true;
+      return false;
+    }
     left = deadline - now_ms();
     if (left <= 0)
       return false;
+    if (h->cancelled != NULL && left > CANCEL_POLL_MS)
+      left = CANCEL_POLL_MS;
     wait_activity(h, left);
   }
 }
@@ -1099,6 +1112,7 @@ static int http_send(mvm_mcp_transport *t, const char *msg, size_t len,
   bool initialize = false;
   json_t *cancelled = NULL;
   long long deadline;
+  bool arrived;
   int rc;
 
   if (len > h->max_message_bytes)
@@ -1128,7 +1142,15 @@ static int http_send(mvm_mcp_transport *t, const char *msg, size_t len,
     goto out;
 
   deadline = now_ms() + h->response_timeout_ms;
-  if (!wait_stream(h, s, false, deadline)) {
+  arrived = wait_stream(h, s, false, deadline);
+  if (!arrived && h->interrupted) {
+    rc = mvm_error_set(err, MVM_ECANCELLED, h->where,
+                       "interrupted while waiting for the reply headers of "
+                       "server '%s'",
+                       h->server);
+    goto out;
+  }
+  if (!arrived) {
     rc = mvm_error_set(err, MVM_ETIMEOUT, h->where,
                        "server '%s' sent no response headers within %d ms "
                        "(response_timeout_ms)",
@@ -1363,6 +1385,8 @@ static void apply_limits(mcp_http *h, const mvm_mcp_http_config *cfg)
                                MVM_MCP_HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
   h->response_timeout_ms = pick(cfg->response_timeout_ms,
                                 MVM_MCP_HTTP_DEFAULT_RESPONSE_TIMEOUT_MS);
+  h->cancelled = cfg->cancelled;
+  h->cancelled_ctx = cfg->cancelled_ctx;
   h->close_timeout_ms =
       pick(cfg->close_timeout_ms, MVM_MCP_HTTP_DEFAULT_CLOSE_TIMEOUT_MS);
   h->max_message_bytes = cfg->max_message_bytes > 0

@@ -12,6 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -810,6 +815,46 @@ static void server_unreachable(void **state)
   assert_non_null(strstr(err.msg, "cannot reach server 'mock'"));
 }
 
+static bool cancel_on_third_poll(void *ctx)
+{
+  int *polls = ctx;
+  return ++*polls >= 3;
+}
+
+/* A server that accepts the connection and never answers: the wait for
+ * the reply's headers stops once cancelled() returns true, long before
+ * the 30 s response timeout. */
+static void silent_server_cancelled(void **state)
+{
+  fixture *f = *state;
+  mvm_error err = {0};
+  struct sockaddr_in addr = {0};
+  socklen_t len = sizeof addr;
+  char url[64];
+  int polls = 0;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  assert_true(fd >= 0);
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+  /* The kernel completes the handshake for the backlog, and nothing ever
+   * reads the request. */
+  assert_int_equal(listen(fd, 4), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/mcp", ntohs(addr.sin_port));
+  f->cfg.url = url;
+  f->cfg.cancelled = cancel_on_third_poll;
+  f->cfg.cancelled_ctx = &polls;
+  open_transport(f);
+  assert_int_equal(send_text(f, INIT_REQUEST, &err), MVM_ECANCELLED);
+  assert_non_null(strstr(err.msg, "interrupted while waiting"));
+  assert_int_equal(polls, 3);
+  f->t->ops->close(f->t);
+  f->t = NULL;
+  close(fd);
+}
+
 static void open_rejects_bad_config(void **state)
 {
   fixture *f = *state;
@@ -870,6 +915,7 @@ int main(void)
       T(delete_on_close),
       T(no_delete_without_session),
       T(server_unreachable),
+      T(silent_server_cancelled),
       T(open_rejects_bad_config),
   };
 
