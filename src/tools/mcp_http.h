@@ -87,7 +87,7 @@ typedef struct mvm_mcp_http_config {
   int max_retry_ms;         /* cap on the server's "retry"; 0: default */
   bool no_get_stream;       /* never open the GET stream */
   /* Polled about every 100 ms while send() or close() waits for a reply's
-   * headers; once it returns true, send() fails with MVM_ECANCELLED and
+   * headers. Once it returns true, send() fails with MVM_ECANCELLED and
    * close() stops waiting for the DELETE. May be NULL. */
   bool (*cancelled)(void *ctx);
   void *cancelled_ctx;
