@@ -526,7 +526,11 @@ void mvm_render_event(void *ctx, const json_t *event)
     return;
 
   r->events_seen = true;
-  if (strcmp(kind, "decision") != 0)
+  /* The tool loads come first in a run; the first other event, a model
+   * load's decision included, closes their summary. */
+  const char *effect = json_string_value(json_object_get(event, "effect"));
+  if (strcmp(kind, "decision") != 0 || effect == NULL ||
+      strcmp(effect, "tool.load") != 0)
     report_hidden(r);
   if (strcmp(kind, "text") == 0)
     on_text(r, event);
