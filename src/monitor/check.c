@@ -9,6 +9,7 @@
 
 #include "monitor/path.h"
 #include "monitor/policy_internal.h"
+#include "value/schema.h"
 
 static pol_truth truth(bool ok)
 {
@@ -78,58 +79,15 @@ static void show_value(const json_t *v, char *buf, size_t size)
   free(text);
 }
 
-/* Compares an integer with a double exactly: -1, 0 or 1 as i is below,
- * equal to or above d. Converting i to a double would round above 2^53,
- * and 9007199254740993 would then equal 9007199254740992. */
-static int compare_int_double(json_int_t i, double d)
-{
-  /* 2^63 as a double; every double in [-2^63, 2^63) converts exactly.
-   * d is finite: JSON has no NaN or infinity, and the parser rejects
-   * them as bounds. */
-  const double limit = 9223372036854775808.0;
-
-  if (d >= limit)
-    return -1;
-  if (d < -limit)
-    return 1;
-  double whole = trunc(d);
-  json_int_t w = (json_int_t)whole;
-  if (i != w)
-    return i < w ? -1 : 1;
-  return whole == d ? 0 : (d > whole ? -1 : 1);
-}
-
-/* Compares two JSON numbers exactly: -1, 0 or 1. */
-static int compare_numbers(const json_t *a, const json_t *b)
-{
-  if (json_is_integer(a) && json_is_integer(b)) {
-    json_int_t x = json_integer_value(a);
-    json_int_t y = json_integer_value(b);
-    return x < y ? -1 : x > y;
-  }
-  if (json_is_integer(a))
-    return compare_int_double(json_integer_value(a), json_real_value(b));
-  if (json_is_integer(b))
-    return -compare_int_double(json_integer_value(b), json_real_value(a));
-  double x = json_real_value(a);
-  double y = json_real_value(b);
-  return x < y ? -1 : x > y;
-}
-
-static bool numbers_equal(const json_t *a, const json_t *b)
-{
-  if (json_is_number(a) && json_is_number(b))
-    return compare_numbers(a, b) == 0;
-  return json_equal((json_t *)a, (json_t *)b);
-}
-
-/* Compares a JSON number with a bound from the policy exactly. */
+/* Compares a JSON number with a bound from the policy exactly, so an
+ * integer above 2^53 is not rounded to the bound. Returns <0, 0 or >0. */
 static int compare_bound(const json_t *v, double bound)
 {
-  if (json_is_integer(v))
-    return compare_int_double(json_integer_value(v), bound);
-  double d = json_real_value(v);
-  return d < bound ? -1 : d > bound;
+  json_t *b = json_real(bound);
+  int order = b != NULL ? mvm_schema_number_compare(v, b) : 0;
+
+  json_decref(b);
+  return order;
 }
 
 /* Matches a compiled pattern against subject[0..len). Returns POL_UNKNOWN
@@ -432,7 +390,7 @@ static pol_truth check_value(const pol_check *c, const pol_argspec *spec,
     return truth(ok);
   case CK_ENUM:
     for (size_t i = 0; i < json_array_size(c->values); i++) {
-      if (numbers_equal(v, json_array_get(c->values, i)))
+      if (mvm_schema_json_equal(v, json_array_get(c->values, i)))
         return POL_TRUE;
     }
     if (why != NULL) {

@@ -83,4 +83,12 @@ int mvm_schema_check(const json_t *schema, const json_t *instance,
 /* Releases a compiled schema. NULL is allowed. */
 void mvm_schema_free(mvm_schema *s);
 
+/* Compares two JSON values with JSON Schema equality: numbers by value
+ * (1 equals 1.0), arrays by element, objects by member. */
+bool mvm_schema_json_equal(const json_t *a, const json_t *b);
+
+/* Compares two JSON numbers exactly, including int64 against double, so
+ * 9007199254740993 is above 9007199254740992.0. Returns <0, 0 or >0. */
+int mvm_schema_number_compare(const json_t *a, const json_t *b);
+
 #endif

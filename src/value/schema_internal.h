@@ -119,14 +119,6 @@ struct mvm_schema {
   mvm_schema_options opts;
 };
 
-/* Compares two JSON values with JSON Schema equality: numbers by value
- * (1 equals 1.0), arrays by element, objects by member. */
-bool mvm_schema_json_equal(const json_t *a, const json_t *b);
-
-/* Compares two JSON numbers exactly, including int64 against double.
- * Returns <0, 0 or >0. */
-int mvm_schema_number_compare(const json_t *a, const json_t *b);
-
 /* Checks whether value is a whole multiple of divisor (> 0): exactly for
  * whole numbers, within a few units in the last place otherwise. */
 bool mvm_schema_is_multiple(const json_t *value, const json_t *divisor);
