@@ -601,8 +601,15 @@ static int write_manifest(struct run *r, int status)
     rc = mvm_error_set(&e, MVM_ENOMEM, "run", "out of memory");
     goto fail;
   }
-  rc = mvm_manifest_write(r->result->manifest_path, m, &e);
+  /* The manifest sits beside the audit log, so it gets the same
+   * redaction: the answer or a decision may repeat a secret. */
+  json_t *clean = NULL;
+  rc = mvm_audit_redact(r->audit, m, &clean, &e);
   json_decref(m);
+  if (rc)
+    goto fail;
+  rc = mvm_manifest_write(r->result->manifest_path, clean, &e);
+  json_decref(clean);
   if (rc == MVM_OK)
     return MVM_OK;
 
@@ -620,7 +627,18 @@ static void audit_answer(struct run *r, const char *kind, const char *prompt,
                          int rc, bool yes)
 {
   mvm_error e;
-  json_t *body = json_pack("{s:s, s:s}", "prompt", prompt, "answer",
+  /* A confirmation prompt ("Allow tool.call X with {...}? ...") quotes the
+   * arguments as escaped, shortened JSON text, which can cut a secret in
+   * two where the redactor cannot find it. The decision record before
+   * this one holds the arguments, redacted, so only the part before them
+   * is kept here. */
+  const char *with = strncmp(prompt, "Allow ", 6) == 0
+                         ? strstr(prompt, " with ")
+                         : NULL;
+  int keep = with != NULL ? (int)(with - prompt) : (int)strlen(prompt);
+  json_t *body = json_pack("{s:s%, s:b, s:s}", "prompt", prompt,
+                           (size_t)keep, "arguments_in_decision",
+                           with != NULL, "answer",
                            rc ? "no user present" : yes ? "yes" : "no");
   if (body == NULL ||
       mvm_audit_append(r->audit, r->result->run_id, kind, body, NULL, &e))

@@ -1,4 +1,5 @@
 /* guard.c - a policy monitor with audit logging and a decision list. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -108,29 +109,76 @@ static int guard_record(void *self, const mvm_effect *effect,
   return rc;
 }
 
-/* Registers one secret value with the redactor. A value over the
- * redactor's size limit is registered line by line instead, so each line
- * of a long secret file is still redacted where it is repeated. */
+/* Pieces of a secret shorter than this are not registered on their own:
+ * a short line ("[db]", "}") would blank ordinary text all over the log. */
+#define SECRET_PIECE_MIN_BYTES 8
+
+/* Registers text[0..len) with the redactor, and its JSON string escaping
+ * when that differs, because a record may quote the value inside a JSON
+ * text (a confirmation prompt shows the arguments that way). */
+static int register_piece(mvm_guard *g, const char *text, size_t len,
+                          bool with_escaped, mvm_error *err)
+{
+  json_t *str;
+  char *escaped;
+  int rc;
+
+  if (len < MVM_REDACT_MIN_SECRET_BYTES || len > MVM_REDACT_MAX_SECRET_BYTES)
+    return MVM_OK;
+  rc = mvm_audit_add_secret(g->audit, text, len, err);
+  if (rc || !with_escaped)
+    return rc;
+  str = json_stringn(text, len);
+  escaped = str != NULL ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+  json_decref(str);
+  if (escaped != NULL && strlen(escaped) - 2 != len)
+    rc = register_piece(g, escaped + 1, strlen(escaped) - 2, false, err);
+  free(escaped);
+  return rc;
+}
+
+static bool is_blank(char c)
+{
+  return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Registers a secret value whole and line by line, and for each
+ * "name = value" or "name: value" line the value alone, so a model that
+ * copies one key out of a credentials file is still redacted. Lines of
+ * a value over the redactor's size limit are still registered. */
 static int register_secret(mvm_guard *g, const char *text, size_t len,
                            mvm_error *err)
 {
-  if (len < MVM_REDACT_MIN_SECRET_BYTES)
-    return MVM_OK;
-  if (len <= MVM_REDACT_MAX_SECRET_BYTES)
-    return mvm_audit_add_secret(g->audit, text, len, err);
-
   const char *end = text + len;
-  int rc = MVM_OK;
+  int rc = register_piece(g, text, len, true, err);
+
   while (rc == MVM_OK && text < end) {
     const char *nl = memchr(text, '\n', (size_t)(end - text));
-    size_t n = (size_t)((nl != NULL ? nl : end) - text);
-    if (n > MVM_REDACT_MAX_SECRET_BYTES)
-      n = MVM_REDACT_MAX_SECRET_BYTES;
-    if (n >= MVM_REDACT_MIN_SECRET_BYTES)
-      rc = mvm_audit_add_secret(g->audit, text, n, err);
-    text += n;
-    if (text < end && *text == '\n')
-      text++;
+    const char *line_end = nl != NULL ? nl : end;
+    const char *a = text;
+    const char *b = line_end;
+
+    while (a < b && is_blank(*a))
+      a++;
+    while (b > a && is_blank(b[-1]))
+      b--;
+    if ((size_t)(b - a) >= SECRET_PIECE_MIN_BYTES && (size_t)(b - a) < len)
+      rc = register_piece(g, a, (size_t)(b - a), true, err);
+
+    const char *sep = a;
+    while (sep < b && *sep != '=' && *sep != ':')
+      sep++;
+    if (rc == MVM_OK && sep < b) {
+      const char *v = sep + 1;
+      while (v < b && (is_blank(*v) || *v == '"' || *v == '\''))
+        v++;
+      const char *w = b;
+      while (w > v && (w[-1] == '"' || w[-1] == '\'' || w[-1] == ','))
+        w--;
+      if ((size_t)(w - v) >= SECRET_PIECE_MIN_BYTES)
+        rc = register_piece(g, v, (size_t)(w - v), true, err);
+    }
+    text = nl != NULL ? nl + 1 : end;
   }
   return rc;
 }

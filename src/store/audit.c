@@ -129,6 +129,12 @@ int mvm_audit_add_secret(mvm_audit *log, const char *secret, size_t len,
   return mvm_redactor_add(log->redactor, secret, len, err);
 }
 
+int mvm_audit_redact(mvm_audit *log, const json_t *in, json_t **out,
+                     mvm_error *err)
+{
+  return mvm_redactor_json(log->redactor, in, out, err);
+}
+
 int mvm_audit_read_tail(mvm_audit *log, mvm_audit_head *tail, mvm_error *err)
 {
   sqlite3_stmt *stmt = NULL;

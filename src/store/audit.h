@@ -116,6 +116,12 @@ void mvm_audit_close(mvm_audit *log);
 int mvm_audit_add_secret(mvm_audit *log, const char *secret, size_t len,
                          mvm_error *err);
 
+/* Makes a copy of `in` with the log's secrets redacted, as a record body
+ * would be, for files written beside the log (the run manifest). Returns
+ * and fails as mvm_redactor_json. */
+int mvm_audit_redact(mvm_audit *log, const json_t *in, json_t **out,
+                     mvm_error *err);
+
 /* Starts a batch: later appends share one transaction, which holds the
  * database's write lock (other writers wait) until mvm_audit_commit. A
  * crash before the commit loses the whole batch and leaves the chain

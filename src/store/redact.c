@@ -20,9 +20,13 @@ struct mvm_redactor {
    * replaced whole. */
   struct secret secrets[MVM_REDACT_MAX_SECRETS];
   size_t count;
-  /* first[c] is true when some secret starts with byte c. It filters
-   * positions before any comparison. */
+  /* first[c] is true when some secret starts with byte c, and pair[i]
+   * when one starts with the two bytes whose value is i (secrets have at
+   * least MVM_REDACT_MIN_SECRET_BYTES). They filter positions before any
+   * comparison, so text that starts no secret costs two lookups a byte
+   * however many secrets there are. */
   bool first[256];
+  bool pair[256 * 256];
 };
 
 /* Field names, lower case with '-' and '_' removed, whose values are
@@ -100,6 +104,7 @@ int mvm_redactor_add(mvm_redactor *r, const void *secret, size_t len,
   r->secrets[at].len = len;
   r->count++;
   r->first[copy[0]] = true;
+  r->pair[copy[0] << 8 | copy[1]] = true;
   return MVM_OK;
 }
 
@@ -144,7 +149,7 @@ bool mvm_redact_secret_field(const char *key)
 static size_t match_at(const mvm_redactor *r, const unsigned char *in,
                        size_t len)
 {
-  if (!r->first[in[0]])
+  if (!r->first[in[0]] || len < 2 || !r->pair[in[0] << 8 | in[1]])
     return 0;
   for (size_t i = 0; i < r->count; i++) {
     const struct secret *s = &r->secrets[i];

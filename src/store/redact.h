@@ -23,7 +23,7 @@
 
 #include "mvm.h"
 
-#define MVM_REDACT_MAX_SECRETS 256
+#define MVM_REDACT_MAX_SECRETS 2048
 #define MVM_REDACT_MIN_SECRET_BYTES 4
 #define MVM_REDACT_MAX_SECRET_BYTES 4096
 /* Nesting depth of the JSON values the redactor walks. */

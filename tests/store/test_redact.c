@@ -120,7 +120,7 @@ static void redact_add_limits(void **state)
   }
   assert_int_equal(mvm_redactor_add(r, "one-too-many", 12, &err),
                    MVM_ELIMIT);
-  assert_non_null(strstr(err.msg, "more than 256"));
+  assert_non_null(strstr(err.msg, "more than 2048"));
   mvm_redactor_free(r);
 }
 
