@@ -51,13 +51,14 @@ static const char usage[] =
     "  --state-dir DIR      audit log, run manifests and the demo\n"
     "                       (MVM_STATE_DIR; default $XDG_STATE_HOME/mvm)\n"
     "\n"
-    "  --input TEXT         the program's input (for TASK runs, the task)\n"
-    "  --input-json JSON    the program's input as a JSON value\n"
+    "  --input TEXT         the input of FILE.mvs (a TASK run takes the\n"
+    "                       task itself as its input)\n"
+    "  --input-json JSON    the input of FILE.mvs as a JSON value\n"
     "  --record FILE        also write the model's replies to a replay file\n"
     "  --steps N            instruction budget (default 1000000)\n"
     "  --json               one JSON event per line on stdout instead of\n"
     "                       text: model text, tool calls, decisions,\n"
-    "                       results, the answer, and run_start / run_end\n"
+    "                       results, the answer, and a last run_end event\n"
     "  --quiet              no tool and decision lines on stderr\n"
     "  --no-input           never ask the user: confirmations are 'no'\n"
     "  --trace=LIST         trace categories on stderr: vm, policy, mcp,\n"
@@ -74,9 +75,10 @@ static const char usage[] =
     "the audit log keeps every decision made so far, but the run gets no\n"
     "manifest and no end record.\n"
     "\n"
-    "Exit codes: 0 done, 1 the program failed, 3 invalid program, 4 bad\n"
-    "configuration or policy, 5 stopped by a denial, 6 budget or limit,\n"
-    "7 model error, 8 tool server error, 10 file error, 130 interrupted.\n";
+    "Exit codes: 0 done, 1 the program failed, 2 bad command line or\n"
+    "input, 3 invalid program, 4 bad configuration or policy, 5 stopped by\n"
+    "a denial, 6 budget or limit, 7 model error, 8 tool server error,\n"
+    "10 file error, 130 interrupted.\n";
 
 struct run_opts {
   mvm_agent_options agent;

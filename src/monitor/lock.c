@@ -85,9 +85,14 @@ int mvm_lock_load(const char *path, json_t **doc, mvm_error *err)
     return MVM_OK;
   }
   rc = mvm_json_load_file(path, &limits, &d, err);
-  if (rc == MVM_EPARSE)
+  if (rc == MVM_EPARSE) {
+    /* The parser's message is copied first: formatting err->msg into
+     * itself would overlap. */
+    char why[MVM_ERROR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", err != NULL ? err->msg : "");
     return mvm_error_set(err, MVM_ECONFIG, "lock", "'%s' is not a valid "
-                         "lock file: %s", path, err ? err->msg : "");
+                         "lock file: %s", path, why);
+  }
   if (rc)
     return rc;
   rc = check_doc(path, d, err);

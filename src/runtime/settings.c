@@ -88,9 +88,12 @@ static int read_config(const char *path, json_t **doc, mvm_error *err)
   mvm_json_limits limits = {CONFIG_MAX_BYTES, 16};
   int rc = mvm_json_load_file(path, &limits, doc, err);
 
-  if (rc)
+  if (rc) {
+    char why[MVM_ERROR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", err->msg);
     return mvm_error_set(err, MVM_ECONFIG, "settings",
-                         "cannot read the config file: %.400s", err->msg);
+                         "cannot read the config file: %.400s", why);
+  }
   if (!json_is_object(*doc))
     return mvm_error_set(err, MVM_ECONFIG, "settings",
                          "config file '%s' must hold a JSON object", path);

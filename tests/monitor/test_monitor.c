@@ -497,6 +497,11 @@ static void invalid_lock_file(void **state)
   assert_non_null(strstr(err.msg, "a section is not an object"));
   write_text(lock, "{not json");
   assert_int_equal(mvm_policy_monitor_new(p, &cfg, &m, &err), MVM_ECONFIG);
+  /* The parser's reason follows the file name once, not twice. */
+  const char *first = strstr(err.msg, "is not a valid lock file");
+  assert_non_null(first);
+  assert_null(strstr(first + 1, "is not a valid lock file"));
+  assert_non_null(strstr(err.msg, "is not valid JSON"));
   mvm_policy_free(p);
 }
 
