@@ -651,6 +651,17 @@ static void check_operands(verifier *v, size_t i)
   }
 }
 
+/* True when an error was already reported at line:col. */
+static bool has_error_at(const verifier *v, unsigned line, unsigned col)
+{
+  for (size_t k = 0; k < v->nmsgs; k++) {
+    const message *m = &v->msgs[k];
+    if (m->severity == MVM_DIAG_ERROR && m->line == line && m->col == col)
+      return true;
+  }
+  return false;
+}
+
 static void check_unreachable(verifier *v, bool strict)
 {
   int severity = strict ? MVM_DIAG_ERROR : MVM_DIAG_WARNING;
@@ -663,6 +674,11 @@ static void check_unreachable(verifier *v, bool strict)
       j++;
 
     const mvm_insn *in = &v->p->insns[i];
+    /* A lone instruction that already has an error (a 'ret' reachable
+     * from the entry, on a path that never returns) gets no second,
+     * contradicting message. */
+    if (j == i && has_error_at(v, in->line, in->col))
+      continue;
     if (j == i)
       add_message(v, severity, in->line, in->col,
                   "unreachable code: '%s' never runs", info_of(in)->mnemonic);
