@@ -337,6 +337,10 @@ typedef struct mvm_decision {
   /* True when a budget (calls, tokens, cost, time) denied the effect, not
    * a rule; the VM then fails with MVM_EBUDGET instead of MVM_EDENIED. */
   bool budget;
+  /* For a decision made by pinning, why the identity waits for approval:
+   * "new", "changed" or "shadows SERVER.TOOL" (as in the lock file);
+   * else "". Long names are cut to fit. */
+  char pin[MVM_RULE_MAX];
 } mvm_decision;
 
 typedef struct mvm_monitor_ops {

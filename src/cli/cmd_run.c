@@ -59,6 +59,7 @@ static const char usage[] =
     "  --json               one JSON event per line on stdout instead of\n"
     "                       text: model text, tool calls, decisions,\n"
     "                       results, the answer, and a last run_end event\n"
+    "                       (docs/events.md)\n"
     "  --quiet              no tool and decision lines on stderr\n"
     "  --no-input           never ask the user: confirmations are 'no'\n"
     "  --trace=LIST         trace categories on stderr: vm, policy, mcp,\n"

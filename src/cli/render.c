@@ -7,7 +7,6 @@
 
 #include "cli/cli.h"
 #include "cli/render.h"
-#include "monitor/lock.h"
 #include "tools/builtin_pure.h"
 
 #define ARG_PREVIEW 100
@@ -157,7 +156,7 @@ static void label_text(const json_t *label, char *buf, size_t size)
 
 /* Writes model or program text for a person to read. Control characters
  * other than newline and tab are written in caret notation (ESC as "^[",
- * CR as "^M"), and C1 controls (U+0080 to U+009F) as "<U+009B>", so text
+ * CR as "^M"), and C1 controls (U+0080 to U+009F) as "<U+009B>". So text
  * steered by an injection cannot move the cursor, erase the DENIED lines
  * or set the terminal title. --json output keeps the exact text. */
 static void write_text(FILE *f, const char *text)
@@ -192,34 +191,26 @@ static void on_text(mvm_render *r, const json_t *ev)
 }
 
 /* Reasons for not offering a tool to the model. The pin reasons come from
- * the lock file, where the monitor stores each tool that waits for
- * approval with "reason": "new", "changed" or "shadows KEY". */
+ * the decision's "pin" field, which the monitor fills with the reason it
+ * stores in the lock file: "new", "changed" or "shadows KEY". */
 enum hidden_kind {
   HIDDEN_NO_RULE,  /* no rule allows loading it (the rule "default") */
   HIDDEN_CHANGED,  /* it differs from its pinned identity */
   HIDDEN_SHADOWS,  /* unpinned, with the name of another server's tool */
   HIDDEN_UNPINNED, /* unpinned, and no user confirmed pinning it */
-  HIDDEN_OTHER,    /* a deny rule, a budget, or an unknown lock file */
+  HIDDEN_OTHER,    /* a deny rule or a budget */
   HIDDEN_KINDS
 };
 
-/* NOTE: a tool still waiting in the lock file from an earlier run, and
- * now denied by a deny rule, is reported with its pin reason, because the
- * decision event has no field that distinguishes pins from rules. */
-static enum hidden_kind hidden_kind(const json_t *load, const json_t *lock,
-                                    const char **shadowed)
+static enum hidden_kind hidden_kind(const json_t *load, const char **shadowed)
 {
   const char *rule = json_string_value(json_object_get(load, "rule"));
-  const char *target = json_string_value(json_object_get(load, "target"));
+  const char *why = json_string_value(json_object_get(load, "pin"));
 
   *shadowed = NULL;
-  if (rule != NULL && strcmp(rule, "default") == 0)
-    return HIDDEN_NO_RULE;
-  const json_t *waiting = json_object_get(
-      mvm_lock_pending(lock, MVM_LOCK_TOOLS), target ? target : "");
-  const char *why = json_string_value(json_object_get(waiting, "reason"));
   if (why == NULL)
-    return HIDDEN_OTHER;
+    return rule != NULL && strcmp(rule, "default") == 0 ? HIDDEN_NO_RULE
+                                                        : HIDDEN_OTHER;
   if (strcmp(why, "changed") == 0)
     return HIDDEN_CHANGED;
   if (strncmp(why, "shadows ", 8) == 0) {
@@ -229,21 +220,6 @@ static enum hidden_kind hidden_kind(const json_t *load, const json_t *lock,
   if (strcmp(why, "new") == 0)
     return HIDDEN_UNPINNED;
   return HIDDEN_OTHER;
-}
-
-/* Reads the lock file of the run's policy; an empty lock when the policy
- * is unknown or the file cannot be read. */
-static json_t *read_lock(const mvm_render *r)
-{
-  json_t *lock = NULL;
-  char *path = NULL;
-  mvm_error err;
-
-  if (r->policy_path != NULL &&
-      asprintf(&path, "%s.lock", r->policy_path) >= 0)
-    mvm_lock_load(path, &lock, &err);
-  free(path);
-  return lock != NULL ? lock : mvm_lock_new();
 }
 
 /* Writes one summary line: "N tools not offered to the model", the
@@ -280,10 +256,9 @@ static void report_hidden(mvm_render *r)
     json_array_clear(r->hidden);
     return;
   }
-  json_t *lock = read_lock(r);
   json_array_foreach(r->hidden, i, load) {
     const char *shadowed = NULL;
-    enum hidden_kind kind = hidden_kind(load, lock, &shadowed);
+    enum hidden_kind kind = hidden_kind(load, &shadowed);
     const char *target = json_string_value(json_object_get(load, "target"));
     char name[600];
     /* The std tools are bound in every run; a policy that does not allow
@@ -301,7 +276,6 @@ static void report_hidden(mvm_render *r)
       names[kind] = json_array();
     json_array_append_new(names[kind], json_string(name));
   }
-  json_decref(lock);
   json_array_clear(r->hidden);
 
   if (r->policy_path != NULL) {
@@ -437,10 +411,11 @@ static void on_decision(mvm_render *r, const json_t *ev)
    * lines sum those up, by reason, before the model is called. */
   if (is_effect(effect, "tool.load")) {
     if (denied)
-      json_array_append_new(r->hidden,
-                            json_pack("{s:s, s:s}", "target",
-                                      target ? target : "", "rule",
-                                      rule ? rule : ""));
+      json_array_append_new(
+          r->hidden,
+          json_pack("{s:s, s:s, s:O*}", "target", target ? target : "",
+                    "rule", rule ? rule : "", "pin",
+                    json_object_get(ev, "pin")));
     return;
   }
   count_decision(r, effect, denied);

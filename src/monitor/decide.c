@@ -30,6 +30,7 @@ static void decide_set(mvm_decision *d, mvm_verdict v, const char *rule,
 
   d->verdict = v;
   d->budget = false;
+  d->pin[0] = '\0';
   snprintf(d->rule, sizeof d->rule, "%s", rule);
   va_start(ap, fmt);
   vsnprintf(d->reason, sizeof d->reason, fmt, ap);
@@ -793,7 +794,8 @@ static int check_tool_pin(pol_monitor *m, const mvm_effect *e,
       decide_set(d, MVM_VERDICT_DENY, loc, "%s: tool '%s' differs from its "
                  "pinned identity (%s); review and approve it with 'mvm "
                  "approve %s'", loc, e->target, diff, policy_arg(m));
-      rc = pin_pending(m, MVM_LOCK_TOOLS, e->target, entry, "changed");
+      snprintf(d->pin, sizeof d->pin, "changed");
+    rc = pin_pending(m, MVM_LOCK_TOOLS, e->target, entry, "changed");
     } else {
       pol_note(m, "tool '%s' matches its pinned identity", e->target);
     }
@@ -809,11 +811,14 @@ static int check_tool_pin(pol_monitor *m, const mvm_effect *e,
                "it with 'mvm approve %s' if both are wanted", loc, e->target,
                other, policy_arg(m));
     snprintf(reason, sizeof reason, "shadows %s", other);
+    snprintf(d->pin, sizeof d->pin, "shadows %.*s",
+             (int)(sizeof d->pin - sizeof "shadows "), other);
     rc = pin_pending(m, MVM_LOCK_TOOLS, e->target, entry, reason);
   } else if (p->pin == PIN_ASK && stricter(d, MVM_VERDICT_ASK)) {
     decide_set(d, MVM_VERDICT_ASK, loc, "%s: tool '%s' is not pinned yet; "
                "confirm to pin it, or approve it with 'mvm approve %s'", loc,
                e->target, policy_arg(m));
+    snprintf(d->pin, sizeof d->pin, "new");
     rc = pin_pending(m, MVM_LOCK_TOOLS, e->target, entry, "new");
   } else if (p->pin == PIN_AUTO) {
     pol_note(m, "%s: tool '%s' is not pinned; it is pinned once loaded "
@@ -841,12 +846,14 @@ static int check_model_pin(pol_monitor *m, const mvm_effect *e,
     decide_set(d, MVM_VERDICT_DENY, loc, "%s: model '%s' differs from its "
                "pinned identity (%s); review and approve it with 'mvm "
                "approve %s'", loc, key, diff, policy_arg(m));
+    snprintf(d->pin, sizeof d->pin, "changed");
     return pin_pending(m, MVM_LOCK_MODELS, key, entry, "changed");
   }
   if (p->pin == PIN_ASK && stricter(d, MVM_VERDICT_ASK)) {
     decide_set(d, MVM_VERDICT_ASK, loc, "%s: model '%s' is not pinned yet; "
                "confirm to pin it, or approve it with 'mvm approve %s'", loc,
                key, policy_arg(m));
+    snprintf(d->pin, sizeof d->pin, "new");
     return pin_pending(m, MVM_LOCK_MODELS, key, entry, "new");
   }
   return MVM_OK;

@@ -32,12 +32,13 @@ static void remember_decision(mvm_guard *g, const mvm_effect *effect,
                               const mvm_decision *d)
 {
   json_t *item = json_pack(
-      "{s:s, s:s?, s:s, s:s, s:s, s:I, s:o?, s:o?}", "effect",
+      "{s:s, s:s?, s:s, s:s, s:s, s:I, s:o?, s:o?, s:s*}", "effect",
       mvm_effect_name(effect->kind), "target", effect->target, "verdict",
       verdict_name(d->verdict), "rule", d->rule, "reason", d->reason, "step",
       (json_int_t)effect->step, "args_label",
       mvm_label_to_json(effect->args_label), "context_label",
-      mvm_label_to_json(effect->context_label));
+      mvm_label_to_json(effect->context_label), "pin",
+      d->pin[0] != '\0' ? d->pin : NULL);
   /* The manifest is a summary: a missing entry under memory pressure is
    * logged, while the audit log stays the complete record. */
   if (item == NULL || json_array_append_new(g->decisions, item) != 0)

@@ -462,12 +462,14 @@ int mvm_vm_decide(mvm_vm *vm, mvm_effect *effect, mvm_decision *decision,
             mvm_effect_name(effect->kind),
             effect->target ? effect->target : "-",
             *allowed ? "allow" : "deny", decision->rule, decision->reason);
-  mvm_vm_event(vm, json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s}", "event",
+  mvm_vm_event(vm, json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s,s:s*}", "event",
                              "decision", "effect",
                              mvm_effect_name(effect->kind), "target",
                              effect->target, "verdict",
                              *allowed ? "allow" : "deny", "rule",
-                             decision->rule, "reason", decision->reason));
+                             decision->rule, "reason", decision->reason,
+                             "pin",
+                             decision->pin[0] ? decision->pin : NULL));
   return MVM_OK;
 }
 
