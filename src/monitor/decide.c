@@ -1092,6 +1092,24 @@ int pol_decide(pol_monitor *m, const mvm_effect *e, mvm_decision *d,
 
 /* ------------------------------------------------------------- labels */
 
+/* Decides whether a `result` or `field` line applies to a call with these
+ * arguments. A line that restricts (untrusted, readers, secret) applies
+ * when its `when` argument is left out or its condition cannot be decided
+ * (a path that does not resolve). A line that would make the result
+ * trusted does not, so neither case loosens a label. */
+static bool line_applies(pol_monitor *m, const pol_label_line *ll,
+                         const json_t *args, bool restricts)
+{
+  if (ll->when == NULL)
+    return true;
+  if (json_object_get(args, ll->when->name) == NULL)
+    return restricts;
+
+  pol_truth when =
+      pol_argspec_eval(ll->when, args, NULL, 0, &m->matcher, NULL, 0);
+  return when == POL_TRUE || (when == POL_UNKNOWN && restricts);
+}
+
 int pol_result_label(pol_monitor *m, const mvm_effect *call,
                      const json_t *result, mvm_label **out, mvm_error *err)
 {
@@ -1118,21 +1136,8 @@ int pol_result_label(pol_monitor *m, const mvm_effect *call,
       if (ll->field != NULL &&
           (!json_is_object(sc) || json_object_get(sc, ll->field) == NULL))
         continue;
-      /* A line that restricts the label applies when its argument is
-       * left out or its condition cannot be decided (a path that does
-       * not resolve). A line that would make the result trusted does not,
-       * so neither case loosens a label. */
-      if (ll->when != NULL &&
-          json_object_get(call->args, ll->when->name) == NULL) {
-        if (ll->what == LBL_TRUSTED)
-          continue;
-      } else if (ll->when != NULL) {
-        pol_truth when = pol_argspec_eval(ll->when, call->args, NULL, 0,
-                                          &m->matcher, NULL, 0);
-        if (when == POL_FALSE ||
-            (when == POL_UNKNOWN && ll->what == LBL_TRUSTED))
-          continue;
-      }
+      if (!line_applies(m, ll, call->args, ll->what != LBL_TRUSTED))
+        continue;
       if (ll->what != LBL_READERS)
         integrity = true;
       mvm_label *joined = NULL;
@@ -1221,14 +1226,7 @@ int pol_result_secrets(pol_monitor *m, const mvm_effect *call,
     const pol_tooldecl *t = &p->tools[info->decls[i]];
     for (size_t k = 0; rc == MVM_OK && k < t->nlabels; k++) {
       const pol_label_line *ll = &t->labels[k];
-      if (ll->what != LBL_SECRET)
-        continue;
-      /* A secret line restricts, so it applies when its condition cannot
-       * be decided or its argument is left out. */
-      if (ll->when != NULL &&
-          json_object_get(call->args, ll->when->name) != NULL &&
-          pol_argspec_eval(ll->when, call->args, NULL, 0, &m->matcher, NULL,
-                           0) == POL_FALSE)
+      if (ll->what != LBL_SECRET || !line_applies(m, ll, call->args, true))
         continue;
       if (ll->field == NULL)
         rc = add_secret_content(secrets, result) ? MVM_ENOMEM : MVM_OK;

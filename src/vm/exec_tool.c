@@ -449,16 +449,10 @@ int mvm_exec_tool_call(mvm_vm *vm, const mvm_insn *in)
     rc = run_tool_call(vm, entry, NULL, mvm_vm_arg_json(vm, in, 2),
                        args_label, vm->pc_label, &o);
   mvm_label_unref(args_label);
-  if (rc == MVM_OK && mvm_vm_fail_target(in) >= 0 && o.label != NULL) {
-    /* Whether the call failed is information from the tool, so taking
-     * or skipping the failure branch carries the result's label. */
-    mvm_label *joined = NULL;
-    rc = mvm_label_join(vm->pc_label, o.label, &joined);
-    if (rc == MVM_OK) {
-      mvm_label_unref(vm->pc_label);
-      vm->pc_label = joined;
-    }
-  }
+  /* Whether the call failed is information from the tool, so taking or
+   * skipping the failure branch carries the result's label. */
+  if (rc == MVM_OK && mvm_vm_fail_target(in) >= 0 && o.label != NULL)
+    rc = mvm_vm_join_pc(vm, o.label);
   if (rc) {
     outcome_clear(&o);
     return mvm_vm_abort(vm, in, rc, "out of memory");

@@ -573,6 +573,18 @@ static void trace_insn(mvm_vm *vm, const mvm_insn *in)
 
 /* ------------------------------------------------------------- run */
 
+int mvm_vm_join_pc(mvm_vm *vm, const mvm_label *label)
+{
+  mvm_label *joined = NULL;
+  int rc = mvm_label_join(vm->pc_label, label, &joined);
+
+  if (rc)
+    return rc;
+  mvm_label_unref(vm->pc_label);
+  vm->pc_label = joined;
+  return MVM_OK;
+}
+
 /* The path a conditional jump or a failure branch takes depends on the
  * instruction's inputs, so their labels join the pc label before it
  * runs. */
@@ -595,15 +607,12 @@ static int join_branch_inputs(mvm_vm *vm, const mvm_insn *in)
   }
 
   mvm_label *inputs = NULL;
-  mvm_label *joined = NULL;
   int rc = mvm_vm_join_args(vm, in, ks, n, &inputs);
   if (rc == MVM_OK)
-    rc = mvm_label_join(vm->pc_label, inputs, &joined);
+    rc = mvm_vm_join_pc(vm, inputs);
   mvm_label_unref(inputs);
   if (rc)
     return mvm_vm_abort(vm, in, rc, "out of memory");
-  mvm_label_unref(vm->pc_label);
-  vm->pc_label = joined;
   return MVM_OK;
 }
 

@@ -148,6 +148,9 @@ int mvm_vm_check_size(mvm_vm *vm, const mvm_insn *in, size_t len,
 /* The failure label target of an instruction, or -1. */
 int32_t mvm_vm_fail_target(const mvm_insn *in);
 
+/* Joins label into the program-counter label. Fails with MVM_ENOMEM. */
+int mvm_vm_join_pc(mvm_vm *vm, const mvm_label *label);
+
 /* The status an instruction fails with when its effect is denied:
  * MVM_EBUDGET when a budget decided, else MVM_EDENIED. */
 static inline int mvm_vm_denial_status(const mvm_decision *d)
