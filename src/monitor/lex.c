@@ -307,7 +307,8 @@ int pol_parse_readers(pol_parser *ps, pol_sink_kind *kind, char ***items,
   unsigned col = pol_col(ps);
   int rc = pol_parse_list(ps, "a reader name, everyone or none", items, n);
   /* In a list, these words would name a reader called "everyone", "none"
-   * or "*", not every reader or nobody as they read. */
+   * or "*" instead of meaning every reader or no reader, so they are
+   * rejected there. */
   for (size_t i = 0; rc == MVM_OK && i < *n; i++) {
     const char *r = (*items)[i];
     if (strcmp(r, "everyone") == 0 || strcmp(r, "none") == 0 ||

@@ -125,10 +125,11 @@ int mvm_policy_monitor_counters(const mvm_monitor *monitor,
                                 mvm_policy_counters *out);
 
 /* Collects, in *out (a new array of strings), the values of a tool call's
- * result that the policy marks secret: with `result secret`, the text of
- * every text item, every embedded text resource and the structured
- * content; with `field NAME secret`, that field of the structured content.
- * A value that is not a string is given as its compact JSON text. The
+ * result that the policy marks secret. With `result secret` these are the
+ * text of every text item, every embedded text resource and the
+ * structured content. With `field NAME secret` it is that field of the
+ * structured content. A value that is not a string is given as its
+ * compact JSON text. The
  * host registers them with the audit log's redactor before it records the
  * result. Fails with MVM_EINVAL for a monitor of another kind. */
 int mvm_policy_monitor_result_secrets(const mvm_monitor *monitor,

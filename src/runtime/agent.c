@@ -627,19 +627,24 @@ static void audit_answer(struct run *r, const char *kind, const char *prompt,
                          int rc, bool yes)
 {
   mvm_error e;
-  /* A confirmation prompt ("Allow tool.call X with {...}? ...") quotes the
-   * arguments as escaped, shortened JSON text, which can cut a secret in
-   * two where the redactor cannot find it. The decision record before
-   * this one holds the arguments, redacted, so only the part before them
-   * is kept here. */
-  const char *with = strncmp(prompt, "Allow ", 6) == 0
-                         ? strstr(prompt, " with ")
-                         : NULL;
-  int keep = with != NULL ? (int)(with - prompt) : (int)strlen(prompt);
-  json_t *body = json_pack("{s:s%, s:b, s:s}", "prompt", prompt,
-                           (size_t)keep, "arguments_in_decision",
-                           with != NULL, "answer",
-                           rc ? "no user present" : yes ? "yes" : "no");
+  const char *with = NULL;
+  const char *reply = "no";
+
+  /* The VM's confirmation prompt ("Allow tool.call X with {...}? ...")
+   * quotes the arguments as escaped, shortened JSON text, which can cut a
+   * secret in two where the redactor cannot find it. The decision record
+   * before this one contains the arguments, redacted, so only the part
+   * before them is kept here. */
+  if (strncmp(prompt, "Allow ", 6) == 0)
+    with = strstr(prompt, " with ");
+  size_t keep = with != NULL ? (size_t)(with - prompt) : strlen(prompt);
+  if (rc != MVM_OK)
+    reply = "no user present";
+  else if (yes)
+    reply = "yes";
+  json_t *body = json_pack("{s:s%, s:b, s:s}", "prompt", prompt, keep,
+                           "arguments_in_decision", with != NULL, "answer",
+                           reply);
   if (body == NULL ||
       mvm_audit_append(r->audit, r->result->run_id, kind, body, NULL, &e))
     mvm_log(MVM_LOG_ERROR, "audit", "cannot record the user's answer");
@@ -709,9 +714,9 @@ static int start_run(struct run *r)
 }
 
 /* Forwards the VM's events to the host, and audits the calls the VM
- * rejected itself (rules "vm.*"): a model asking for a tool it was not
- * offered, or sending arguments that are not a JSON object, never
- * reaches the monitor, so the guard would not see it. */
+ * rejected itself (rules "vm.*"). A model's call of a tool it was not
+ * offered, or with arguments that are not a JSON object, never reaches
+ * the monitor, so the guard would not see it. */
 static void on_vm_event(void *ctx, const json_t *event)
 {
   struct run *r = ctx;

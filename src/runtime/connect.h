@@ -25,7 +25,7 @@ void mvm_agent_policy_close(mvm_agent_policy *policy);
 /* Starts every server in an mcpServers file and returns its toolboxes in
  * boxes[0..*n). On failure every server already started is stopped and
  * *n is 0. Fails with MVM_ECONFIG for an invalid file, MVM_ETOOL when a
- * server does not start or answer initialize (naming it), and
+ * server does not start or respond to initialize (naming it), and
  * MVM_ECANCELLED when hooks->interrupted is set while servers start. */
 int mvm_agent_open_servers(const char *mcp_config,
                            const mvm_agent_hooks *hooks, mvm_toolbox *boxes,

@@ -21,10 +21,10 @@ struct mvm_redactor {
   struct secret secrets[MVM_REDACT_MAX_SECRETS];
   size_t count;
   /* first[c] is true when some secret starts with byte c, and pair[i]
-   * when one starts with the two bytes whose value is i (secrets have at
-   * least MVM_REDACT_MIN_SECRET_BYTES). They filter positions before any
-   * comparison, so text that starts no secret costs two lookups a byte
-   * however many secrets there are. */
+   * when one starts with the two bytes whose value is i, because every
+   * secret has at least MVM_REDACT_MIN_SECRET_BYTES. They filter positions
+   * before any comparison. So text that starts no secret costs two
+   * lookups a byte, however many secrets there are. */
   bool first[256];
   bool pair[256 * 256];
 };

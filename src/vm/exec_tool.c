@@ -528,9 +528,9 @@ static int dispatch_one(mvm_vm *vm, const mvm_insn *in, mvm_value *hist,
       snprintf(text, sizeof text, "the arguments of '%s' are not a JSON "
                "object%s%s", name, parse_error ? ": " : "",
                parse_error ? parse_error : "");
-    /* The VM rejects the call before any monitor sees it. The events
-     * still show what the model asked for and with which label, so the
-     * host can audit it. */
+    /* The VM rejects the call before any monitor decides on it. The
+     * events still show the call the model requested and its label, so
+     * the host can audit it. */
     mvm_vm_event(vm, json_pack("{s:s,s:s,s:s,s:O?,s:O*}", "event",
                                "tool_call", "tool", name ? name : "", "id",
                                id, "arguments", args, "arguments_raw",
