@@ -629,6 +629,23 @@ const mvm_mcp_server_config *mvm_mcp_config_find(const mvm_mcp_config *config,
   return NULL;
 }
 
+/* Initializes a client over transport t (which it takes over) and wraps
+ * it as a toolbox. */
+static int open_toolbox(mvm_mcp_transport *t,
+                        const mvm_mcp_client_opts *client_opts,
+                        mvm_toolbox *out, mvm_error *err)
+{
+  mvm_mcp_client *client = NULL;
+  int rc = mvm_mcp_client_open(t, client_opts, &client, err);
+
+  if (rc)
+    return rc;
+  rc = mvm_mcp_toolbox_new(client, out, err);
+  if (rc)
+    mvm_mcp_client_close(client);
+  return rc;
+}
+
 /* Opens a url server over the Streamable HTTP transport. */
 static int open_http(const mvm_mcp_server_config *server,
                      const mvm_mcp_client_opts *client_opts, mvm_toolbox *out,
@@ -636,7 +653,6 @@ static int open_http(const mvm_mcp_server_config *server,
 {
   mvm_mcp_http_config hc = {0};
   mvm_mcp_transport *t = NULL;
-  mvm_mcp_client *client = NULL;
   int rc;
 
   if (strcmp(server->type, "sse") == 0)
@@ -658,13 +674,7 @@ static int open_http(const mvm_mcp_server_config *server,
   rc = mvm_mcp_http_open(&hc, &t, err);
   if (rc)
     return rc;
-  rc = mvm_mcp_client_open(t, client_opts, &client, err);
-  if (rc)
-    return rc;
-  rc = mvm_mcp_toolbox_new(client, out, err);
-  if (rc)
-    mvm_mcp_client_close(client);
-  return rc;
+  return open_toolbox(t, client_opts, out, err);
 }
 
 int mvm_mcp_config_open_with(const mvm_mcp_server_config *server,
@@ -674,7 +684,6 @@ int mvm_mcp_config_open_with(const mvm_mcp_server_config *server,
 {
   mvm_mcp_stdio_opts so = {0};
   mvm_mcp_transport *t = NULL;
-  mvm_mcp_client *client = NULL;
   int rc;
 
   if (server->kind == MVM_MCP_SERVER_HTTP)
@@ -692,13 +701,7 @@ int mvm_mcp_config_open_with(const mvm_mcp_server_config *server,
   rc = mvm_mcp_stdio_open(&so, &t, err);
   if (rc)
     return rc;
-  rc = mvm_mcp_client_open(t, client_opts, &client, err);
-  if (rc)
-    return rc;
-  rc = mvm_mcp_toolbox_new(client, out, err);
-  if (rc)
-    mvm_mcp_client_close(client);
-  return rc;
+  return open_toolbox(t, client_opts, out, err);
 }
 
 int mvm_mcp_config_open(const mvm_mcp_server_config *server,
